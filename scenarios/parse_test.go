@@ -1,0 +1,262 @@
+package scenarios
+
+import (
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// fixtures lists testdata/<prefix>*.yaml and fails when there are none, so a
+// moved directory cannot make the fixture tests pass vacuously.
+func fixtures(t *testing.T, pattern string) []string {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join("testdata", pattern))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no fixtures match testdata/%s (err %v)", pattern, err)
+	}
+	return files
+}
+
+// TestParseBadFixtures checks the complete error text of every bad fixture
+// against the .err file beside it: every problem, in file order, each with
+// its position.
+func TestParseBadFixtures(t *testing.T) {
+	for _, file := range fixtures(t, "bad-*.yaml") {
+		t.Run(filepath.Base(file), func(t *testing.T) {
+			want, err := os.ReadFile(strings.TrimSuffix(file, ".yaml") + ".err")
+			if err != nil {
+				t.Fatalf("every bad fixture needs an .err file: %v", err)
+			}
+			s, err := LoadFile(file)
+			if err == nil {
+				t.Fatalf("LoadFile(%s) succeeded with %+v; want errors", file, s)
+			}
+			if s != nil {
+				t.Errorf("LoadFile returned a scenario along with the error")
+			}
+			if got := err.Error() + "\n"; got != string(want) {
+				t.Errorf("errors differ\ngot:\n%s\nwant:\n%s", got, want)
+			}
+			var list Errors
+			if !errors.As(err, &list) || len(list) == 0 {
+				t.Fatalf("error is %T, want a non-empty Errors", err)
+			}
+			for _, e := range list {
+				if e.File != file {
+					t.Errorf("error %q names file %q, want %q", e, e.File, file)
+				}
+			}
+		})
+	}
+}
+
+// TestParseGoodFixtures compares each good fixture, decoded, with the JSON
+// file beside it, which spells out every default.
+func TestParseGoodFixtures(t *testing.T) {
+	for _, file := range fixtures(t, "good-*.yaml") {
+		t.Run(filepath.Base(file), func(t *testing.T) {
+			wantJSON, err := os.ReadFile(strings.TrimSuffix(file, ".yaml") + ".json")
+			if err != nil {
+				t.Fatalf("every good fixture needs a .json file: %v", err)
+			}
+			s, err := LoadFile(file)
+			if err != nil {
+				t.Fatalf("LoadFile: %v", err)
+			}
+			if s.File != file {
+				t.Errorf("File = %q, want %q", s.File, file)
+			}
+			gotJSON, err := json.Marshal(s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got, want any
+			if err := json.Unmarshal(gotJSON, &got); err != nil {
+				t.Fatal(err)
+			}
+			if err := json.Unmarshal(wantJSON, &want); err != nil {
+				t.Fatalf("%s.json: %v", file, err)
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("decoded scenario differs\ngot:  %s\nwant: %s", gotJSON, wantJSON)
+			}
+		})
+	}
+}
+
+func TestDefaults(t *testing.T) {
+	s, err := LoadFile("testdata/good-minimal.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		field string
+		got   any
+		want  any
+	}{
+		{"proxies", len(s.Proxies), 0},
+		{"repeat", s.Repeat, 1},
+		{"warmup", s.Warmup.D(), 5 * time.Second},
+		{"upstream.response_bytes", s.Upstream.ResponseBytes, ByteSize(1024)},
+		{"upstream.delay", s.Upstream.Delay.D(), time.Duration(0)},
+		{"load.method", s.Load.Method, "GET"},
+		{"load.path", s.Load.Path, "/"},
+		{"load.body_bytes", s.Load.BodyBytes, ByteSize(0)},
+		{"load.connections", s.Load.Connections, 64},
+		{"load.keepalive", s.Load.Keepalive, true},
+		{"load.search", s.Load.Search == nil, true},
+		{"resources.proxy_cpus", s.Resources.ProxyCPUs, ""},
+		{"resources.proxy_memory", s.Resources.ProxyMemory, ByteSize(0)},
+		{"probes.enabled", s.Probes.Enabled, false},
+		{"probes.mode", s.Probes.Mode, "auto"},
+		{"probes.perf_buffer_pages", s.Probes.PerfBufferPages, 64},
+	}
+	for _, tt := range tests {
+		if tt.got != tt.want {
+			t.Errorf("%s = %v, want %v", tt.field, tt.got, tt.want)
+		}
+	}
+}
+
+// TestExplicitZeroBeatsDefault guards the reason defaults are applied before
+// decoding: a key written with a zero value must not be replaced.
+func TestExplicitZeroBeatsDefault(t *testing.T) {
+	s, err := Parse("zero.yaml", []byte("name: z\nwarmup: 0s\nload:\n  keepalive: false\n  steps: [{rate: 1, duration: 1s}]\nprobes: {enabled: false}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Warmup != 0 || s.Load.Keepalive {
+		t.Errorf("warmup = %v, keepalive = %v; want 0s and false as written", s.Warmup, s.Load.Keepalive)
+	}
+}
+
+func TestSearchDefaults(t *testing.T) {
+	s, err := LoadFile("testdata/good-search.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Search{SLOP99: Duration(10 * time.Millisecond), MinSuccess: 0.999, Start: 1000, Max: 500000, StepDuration: Duration(10 * time.Second)}
+	if s.Load.Search == nil || *s.Load.Search != want {
+		t.Errorf("search = %+v, want %+v", s.Load.Search, want)
+	}
+	if s.Load.Steps != nil {
+		t.Errorf("steps = %v, want nil for a search scenario", s.Load.Steps)
+	}
+}
+
+// TestCommittedScenarios loads every scenario file in this directory, as the
+// design requires, and checks what the lab relies on in the two it names.
+func TestCommittedScenarios(t *testing.T) {
+	files, err := filepath.Glob("*.yaml")
+	if err != nil || len(files) < 2 {
+		t.Fatalf("want at least smoke.yaml and default.yaml, found %v (err %v)", files, err)
+	}
+	loaded := map[string]*Scenario{}
+	for _, f := range files {
+		s, err := LoadFile(f)
+		if err != nil {
+			t.Errorf("%v", err)
+			continue
+		}
+		loaded[f] = s
+	}
+	tests := []struct {
+		file  string
+		check func(s *Scenario) string
+	}{
+		{"smoke.yaml", func(s *Scenario) string {
+			if d := s.TotalDuration(); d >= time.Minute/2 {
+				return "runs " + d.String() + " per proxy; keep it well under a minute"
+			}
+			if s.Probes.Enabled {
+				return "enables probes; integration tests must not need eBPF"
+			}
+			return ""
+		}},
+		{"default.yaml", func(s *Scenario) string {
+			if s.Name != "keepalive-1k" {
+				return "name " + s.Name + ", want keepalive-1k"
+			}
+			if len(s.Proxies) != 0 {
+				return "lists proxies; make compare runs all present"
+			}
+			if d := 3 * s.TotalDuration(); d > 5*time.Minute {
+				return "runs " + d.String() + " for three proxies; keep it to a few minutes"
+			}
+			if !s.Probes.Enabled || s.Probes.Mode != "auto" {
+				return "probes must be enabled in auto mode"
+			}
+			return ""
+		}},
+	}
+	for _, tt := range tests {
+		s := loaded[tt.file]
+		if s == nil {
+			t.Errorf("%s did not load", tt.file)
+			continue
+		}
+		if msg := tt.check(s); msg != "" {
+			t.Errorf("%s: %s", tt.file, msg)
+		}
+	}
+}
+
+// TestSchemaModeline keeps editors validating the committed files as they
+// are written.
+func TestSchemaModeline(t *testing.T) {
+	for _, f := range []string{"default.yaml", "smoke.yaml"} {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		first, _, _ := strings.Cut(string(data), "\n")
+		if first != "# yaml-language-server: $schema=schema.json" {
+			t.Errorf("%s starts with %q, want the yaml-language-server schema line", f, first)
+		}
+	}
+}
+
+// FuzzParse checks that Parse never panics and that whatever it accepts is
+// valid and survives being written back as YAML.
+func FuzzParse(f *testing.F) {
+	files, _ := filepath.Glob("testdata/*.yaml")
+	committed, _ := filepath.Glob("*.yaml")
+	for _, file := range append(files, committed...) {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		s, err := Parse("fuzz.yaml", data)
+		if err != nil {
+			return
+		}
+		if err := s.Validate(); err != nil {
+			t.Fatalf("Parse accepted what Validate rejects: %v", err)
+		}
+		out, err := yaml.Marshal(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		again, err := Parse("fuzz.yaml", out)
+		if err != nil {
+			t.Fatalf("re-parsing marshalled scenario: %v\n%s", err, out)
+		}
+		// Compared as JSON, which treats "proxies: []" and no proxies alike,
+		// as the lab does.
+		first, _ := json.Marshal(s)
+		second, _ := json.Marshal(again)
+		if string(first) != string(second) {
+			t.Fatalf("YAML round trip changed the scenario\nfirst:  %s\nsecond: %s", first, second)
+		}
+	})
+}

@@ -1,0 +1,55 @@
+# proxylab — the two commands a newcomer needs are `make compare` and
+# `make test`; both run scripts/setup.sh first, which installs and starts
+# only what is missing.
+
+SHELL := /bin/bash
+GO ?= go
+VERSION := $(shell git describe --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X main.version=$(VERSION)
+PROXYLAB := bin/proxylab
+SCENARIO ?= scenarios/default.yaml
+
+.PHONY: all setup proxylab compare smoke build test vet fmt-check bench cleanup clean
+
+all: proxylab
+
+setup:
+	@scripts/setup.sh
+
+proxylab:
+	@mkdir -p bin
+	$(GO) build -ldflags '$(LDFLAGS)' -o $(PROXYLAB) ./cmd/proxylab
+
+## compare: build everything and run $(SCENARIO) (default scenarios/default.yaml)
+compare: setup proxylab
+	$(PROXYLAB) compare $(SCENARIO)
+
+## smoke: the short scenario the tests use
+smoke: setup proxylab
+	$(PROXYLAB) compare scenarios/smoke.yaml
+
+## build: build binaries and scratch images (also tags proxylab/<name>:latest for compose.yaml)
+build: setup proxylab
+	$(PROXYLAB) build
+
+## test: static checks, unit tests and the integration tests against a real Docker engine
+test: setup vet fmt-check
+	PROXYLAB_REQUIRE_DOCKER=1 $(GO) test -count=1 -timeout 20m ./...
+
+vet:
+	$(GO) vet ./...
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null; git ls-files --others --exclude-standard '*.go' 2>/dev/null)); \
+	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+
+## bench: Go benchmarks of the lab's own hot paths (proxy comparisons are `make compare`)
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+## cleanup: remove containers a crashed run left behind
+cleanup: proxylab
+	$(PROXYLAB) cleanup
+
+clean:
+	rm -rf bin

@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# Brings a Linux host to the state proxylab needs: a Go toolchain, a Docker
+# engine that answers, and tracefs mounted. Idempotent: every step checks
+# first and does nothing when its part is already there, so `make compare` and
+# `make test` can call it every time.
+#
+# Without root and without sudo it changes nothing and prints the exact
+# commands to run instead.
+set -euo pipefail
+
+DOCKERD_LOG=${PROXYLAB_DOCKERD_LOG:-/var/log/proxylab-dockerd.log}
+GO_MIN=1.26
+
+say() { printf 'setup: %s\n' "$*"; }
+die() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }
+
+[ "$(uname -s)" = Linux ] || die "proxylab needs Linux (found $(uname -s))"
+kmajor=$(uname -r | cut -d. -f1)
+if [ "$kmajor" -lt 6 ]; then
+	say "warning: kernel $(uname -r) is older than 6.x; the eBPF probes may not attach"
+fi
+
+# How privileged commands are run: directly as root, through sudo, or not at
+# all (then the commands are collected and printed for the user to run).
+if [ "$(id -u)" -eq 0 ]; then
+	AS_ROOT=()
+elif command -v sudo >/dev/null 2>&1; then
+	AS_ROOT=(sudo)
+else
+	AS_ROOT=(none)
+fi
+todo=()
+privileged() {
+	if [ "${AS_ROOT[0]:-}" = none ]; then
+		todo+=("$*")
+		return 0
+	fi
+	"${AS_ROOT[@]}" "$@"
+}
+
+# --- Go ---------------------------------------------------------------------
+if ! command -v go >/dev/null 2>&1; then
+	die "no Go toolchain on PATH: install Go $GO_MIN or newer (the lab builds its proxies and itself with it)"
+fi
+gov=$(go env GOVERSION | sed 's/^go//')
+if [ "$(printf '%s\n%s\n' "$GO_MIN" "$gov" | sort -V | head -n1)" != "$GO_MIN" ]; then
+	die "Go $gov is too old: proxylab needs Go $GO_MIN or newer"
+fi
+
+# --- Docker engine ------------------------------------------------------------
+docker_answers() { command -v docker >/dev/null 2>&1 && timeout 10 docker info >/dev/null 2>&1; }
+
+if docker_answers; then
+	say "docker engine answers ($(docker version --format '{{.Server.Version}}' 2>/dev/null))"
+else
+	if ! command -v dockerd >/dev/null 2>&1; then
+		say "no Docker engine installed: installing Debian's docker.io"
+		if command -v apt-get >/dev/null 2>&1; then
+			privileged env DEBIAN_FRONTEND=noninteractive apt-get update -qq &&
+				privileged env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io ||
+				die "apt-get install docker.io failed"
+		else
+			die "no Docker engine and no apt-get: install Docker with your distribution's package manager"
+		fi
+	fi
+	if [ "${AS_ROOT[0]:-}" != none ]; then
+		# No bridge and no iptables rules: the lab only uses host networking, and a
+		# daemon that rewrites the host's firewall would change what is measured.
+		say "starting dockerd --bridge=none --iptables=false (log: $DOCKERD_LOG)"
+		privileged sh -c "nohup setsid dockerd --bridge=none --iptables=false >>'$DOCKERD_LOG' 2>&1 </dev/null &"
+		for _ in $(seq 1 60); do
+			docker_answers && break
+			sleep 0.5
+		done
+		docker_answers || die "dockerd did not answer within 30 s; see $DOCKERD_LOG"
+		say "docker engine answers"
+	else
+		todo+=("nohup setsid dockerd --bridge=none --iptables=false >>$DOCKERD_LOG 2>&1 &")
+	fi
+fi
+
+# A user who is neither root nor in the docker group cannot reach the socket
+# even when the engine runs.
+if [ "${AS_ROOT[0]:-}" != none ] && [ "$(id -u)" -ne 0 ] && ! docker_answers; then
+	todo+=("usermod -aG docker $(id -un)   # then log in again")
+fi
+
+# --- tracefs (the eBPF tracepoint fallback needs it) ---------------------------
+if [ -e /sys/kernel/tracing/events ]; then
+	:
+elif [ -d /sys/kernel/tracing ]; then
+	say "mounting tracefs on /sys/kernel/tracing"
+	privileged mount -t tracefs nodev /sys/kernel/tracing ||
+		say "warning: could not mount tracefs; tracepoint probes will not attach"
+else
+	say "warning: /sys/kernel/tracing does not exist; tracepoint probes will not attach"
+fi
+
+if [ ${#todo[@]} -gt 0 ]; then
+	echo "setup: not root and no sudo: run these commands as root, then try again:" >&2
+	for c in "${todo[@]}"; do echo "    $c" >&2; done
+	exit 1
+fi
+say "ready"

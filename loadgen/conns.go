@@ -1,0 +1,78 @@
+package loadgen
+
+import (
+	"context"
+	"errors"
+	"net"
+	"sync"
+)
+
+var errAborted = errors.New("loadgen: step interrupted")
+
+// connSet dials the target and remembers every open connection, so that an
+// interrupted step can cut its in-flight requests short. vegeta builds its
+// requests without a context, so closing their connections is the only way to
+// stop them before the per-request timeout.
+type connSet struct {
+	dialer net.Dialer
+
+	mu      sync.Mutex
+	open    map[*trackedConn]struct{}
+	refused bool // set while aborting: dials racing the abort must not survive it
+}
+
+func newConnSet() *connSet {
+	return &connSet{
+		dialer: net.Dialer{ControlContext: guardDial},
+		open:   map[*trackedConn]struct{}{},
+	}
+}
+
+func (s *connSet) dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	c, err := s.dialer.DialContext(ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.refused {
+		c.Close()
+		return nil, errAborted
+	}
+	tc := &trackedConn{Conn: c, set: s}
+	s.open[tc] = struct{}{}
+	return tc, nil
+}
+
+// abort closes every connection and refuses new ones until resume.
+func (s *connSet) abort() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.refused = true
+	for c := range s.open {
+		c.Conn.Close()
+		delete(s.open, c)
+	}
+}
+
+func (s *connSet) resume() {
+	s.mu.Lock()
+	s.refused = false
+	s.mu.Unlock()
+}
+
+func (s *connSet) forget(c *trackedConn) {
+	s.mu.Lock()
+	delete(s.open, c)
+	s.mu.Unlock()
+}
+
+type trackedConn struct {
+	net.Conn
+	set *connSet
+}
+
+func (c *trackedConn) Close() error {
+	c.set.forget(c)
+	return c.Conn.Close()
+}

@@ -1,0 +1,124 @@
+package loadgen
+
+import (
+	"math"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	vegeta "github.com/tsenart/vegeta/v12/lib"
+)
+
+// recorder folds results into counters and histograms as they arrive, so a
+// step's memory does not grow with its request count. Only record runs per
+// result; it is called from one goroutine.
+type recorder struct {
+	start    time.Time
+	target   int
+	interval time.Duration // between scheduled sends, as vegeta's pacer computes it
+
+	// cutoff (ns since start) drops results that ended after an interruption:
+	// they were aborted by it, and their errors and latencies are ours.
+	cutoff atomic.Int64
+
+	// Read by the progress reporter while the step runs.
+	requests atomic.Uint64
+	failed   atomic.Uint64
+
+	succeeded uint64
+	latency   latencyStats
+	codes     [1000]uint64 // net/http only accepts three-digit status codes
+	errors    errorCounts
+	timeline  timeline
+
+	lastSent time.Duration // since start
+	lastEnd  time.Duration // since start
+	maxLag   time.Duration // worst start of a request behind its scheduled slot
+}
+
+func newRecorder(s Step, start time.Time) *recorder {
+	r := &recorder{
+		start:    start,
+		target:   s.Rate,
+		interval: time.Second / time.Duration(s.Rate),
+		latency:  newLatencyStats(),
+		errors:   errorCounts{},
+		timeline: newTimeline(s.Duration),
+	}
+	r.cutoff.Store(math.MaxInt64)
+	return r
+}
+
+func (r *recorder) cutOff(elapsed time.Duration) { r.cutoff.Store(int64(elapsed)) }
+
+func (r *recorder) record(res *vegeta.Result) {
+	sent := res.Timestamp.Sub(r.start)
+	end := sent + res.Latency
+	if int64(end) > r.cutoff.Load() {
+		return
+	}
+	us := clampUS(res.Latency.Microseconds())
+	failed := res.Code < 200 || res.Code >= 400
+
+	r.latency.record(us)
+	r.timeline.record(sent, us, failed)
+	if int(res.Code) < len(r.codes) {
+		r.codes[res.Code]++
+	}
+	if res.Error != "" {
+		r.errors.add(res.Error)
+	}
+	if failed {
+		r.failed.Add(1)
+	} else {
+		r.succeeded++
+	}
+	r.requests.Add(1)
+
+	r.lastSent = max(r.lastSent, sent)
+	r.lastEnd = max(r.lastEnd, end)
+	// vegeta's pacer schedules request n (0-based) at (n+1) intervals.
+	r.maxLag = max(r.maxLag, sent-time.Duration(res.Seq+1)*r.interval)
+}
+
+// result builds the step's result. An interrupted step is measured up to the
+// cutoff; a complete one up to its last send.
+func (r *recorder) result(connections int, interrupted bool) *StepResult {
+	requests := r.requests.Load()
+	res := &StepResult{
+		TargetRate:  float64(r.target),
+		Requests:    requests,
+		StatusCodes: map[string]uint64{},
+		Errors:      map[string]uint64(r.errors),
+		Latency:     r.latency.summary(),
+		Interrupted: interrupted,
+	}
+	for code, n := range r.codes {
+		if n > 0 {
+			res.StatusCodes[strconv.Itoa(code)] = n
+		}
+	}
+
+	sending, answering := r.lastSent, r.lastEnd
+	seconds := len(r.timeline)
+	if interrupted {
+		elapsed := time.Duration(r.cutoff.Load())
+		sending, answering = elapsed, elapsed
+		seconds = int((elapsed + time.Second - 1) / time.Second)
+	}
+	res.Duration = sending.Seconds()
+	res.Timeline = r.timeline.seconds(seconds)
+	if sending > 0 {
+		res.AchievedRate = float64(requests) / sending.Seconds()
+	}
+	if answering > 0 {
+		res.Throughput = float64(r.succeeded) / answering.Seconds()
+	}
+	if requests > 0 {
+		res.Success = float64(r.succeeded) / float64(requests)
+	}
+	if !interrupted || requests > 0 {
+		res.LoadgenSaturated, res.Saturation = saturation(r.target, res.AchievedRate, r.maxLag, connections)
+	}
+	return res
+}

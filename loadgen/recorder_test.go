@@ -1,0 +1,256 @@
+package loadgen
+
+import (
+	"fmt"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	vegeta "github.com/tsenart/vegeta/v12/lib"
+)
+
+// sample describes one synthetic vegeta result relative to step start.
+type sample struct {
+	seq     uint64
+	sent    time.Duration
+	latency time.Duration
+	code    uint16
+	err     string
+}
+
+func record(s Step, samples []sample, cutoff time.Duration) *recorder {
+	start := time.Now()
+	rec := newRecorder(s, start)
+	if cutoff > 0 {
+		rec.cutOff(cutoff)
+	}
+	for _, x := range samples {
+		rec.record(&vegeta.Result{
+			Seq: x.seq, Timestamp: start.Add(x.sent), Latency: x.latency, Code: x.code, Error: x.err,
+		})
+	}
+	return rec
+}
+
+// onSchedule returns n successful samples sent exactly on the pacer's slots.
+func onSchedule(rate, n int, latency time.Duration) []sample {
+	out := make([]sample, n)
+	for i := range out {
+		out[i] = sample{seq: uint64(i), sent: time.Duration(i+1) * time.Second / time.Duration(rate), latency: latency, code: 200}
+	}
+	return out
+}
+
+func TestRecorder(t *testing.T) {
+	reset := "read tcp 127.0.0.1:%d->127.0.0.1:8081: read: connection reset by peer"
+	cases := []struct {
+		name        string
+		step        Step
+		samples     []sample
+		cutoff      time.Duration
+		interrupted bool
+		check       func(t *testing.T, res *StepResult)
+	}{
+		{
+			name: "codes and errors counted, client ports folded",
+			step: Step{Rate: 4, Duration: time.Second},
+			samples: []sample{
+				{seq: 0, sent: 250 * time.Millisecond, latency: time.Millisecond, code: 200},
+				{seq: 1, sent: 500 * time.Millisecond, latency: time.Millisecond, code: 500, err: "500 Internal Server Error"},
+				{seq: 2, sent: 750 * time.Millisecond, latency: time.Millisecond, err: fmt.Sprintf(reset, 50001)},
+				{seq: 3, sent: time.Second, latency: time.Millisecond, err: fmt.Sprintf(reset, 50002)},
+			},
+			check: func(t *testing.T, res *StepResult) {
+				wantCodes := map[string]uint64{"200": 1, "500": 1, "0": 2}
+				wantErrors := map[string]uint64{
+					"500 Internal Server Error":                               1,
+					"read tcp 127.0.0.1:8081: read: connection reset by peer": 2,
+				}
+				if !reflect.DeepEqual(res.StatusCodes, wantCodes) || !reflect.DeepEqual(res.Errors, wantErrors) {
+					t.Errorf("codes %v errors %v, want %v %v", res.StatusCodes, res.Errors, wantCodes, wantErrors)
+				}
+				if res.Success != 0.25 || res.Timeline[0].Errors != 3 {
+					t.Errorf("success %v, timeline %+v", res.Success, res.Timeline)
+				}
+				wantThroughput := 1 / (1001 * time.Millisecond).Seconds()
+				if res.AchievedRate != 4 || res.Throughput != wantThroughput {
+					t.Errorf("achieved %v throughput %v, want 4 and %v", res.AchievedRate, res.Throughput, wantThroughput)
+				}
+				if res.LoadgenSaturated {
+					t.Errorf("saturated: %s", res.Saturation)
+				}
+			},
+		},
+		{
+			name:    "latencies summarised in microseconds",
+			step:    Step{Rate: 1000, Duration: time.Second},
+			samples: append(onSchedule(1000, 990, 100*time.Microsecond), onSchedule(1000, 10, 50*time.Millisecond)...),
+			check: func(t *testing.T, res *StepResult) {
+				l := res.Latency
+				if l.Min != 100 || l.P50 != 100 || l.P90 != 100 || l.P99 != 100 || l.P999 != 50000 || l.Max != 50000 {
+					t.Errorf("latency %+v", l)
+				}
+				if want := (990*100 + 10*50000) / 1000.0; l.Mean != want {
+					t.Errorf("mean %v, want %v", l.Mean, want)
+				}
+			},
+		},
+		{
+			name:    "latency beyond the histogram is clamped",
+			step:    Step{Rate: 1, Duration: time.Second},
+			samples: []sample{{seq: 0, sent: time.Second, latency: 2 * time.Minute, code: 200}},
+			check: func(t *testing.T, res *StepResult) {
+				if res.Requests != 1 || res.Latency.Max != latencyMaxUS || res.Latency.P99 != latencyMaxUS {
+					t.Errorf("requests %d latency %+v", res.Requests, res.Latency)
+				}
+			},
+		},
+		{
+			name: "late sends count in the last second",
+			step: Step{Rate: 1, Duration: 2 * time.Second},
+			samples: []sample{
+				{seq: 0, sent: time.Second, latency: time.Millisecond, code: 200},
+				{seq: 1, sent: 2300 * time.Millisecond, latency: time.Millisecond, code: 200},
+			},
+			check: func(t *testing.T, res *StepResult) {
+				if len(res.Timeline) != 2 || res.Timeline[0].Requests != 0 || res.Timeline[1].Requests != 2 {
+					t.Errorf("timeline %+v", res.Timeline)
+				}
+			},
+		},
+		{
+			name:        "results ending after an interruption are dropped",
+			step:        Step{Rate: 10, Duration: 10 * time.Second},
+			samples:     append(onSchedule(10, 12, time.Millisecond), sample{seq: 12, sent: 1250 * time.Millisecond, latency: time.Second, err: "use of closed network connection"}),
+			cutoff:      1500 * time.Millisecond,
+			interrupted: true,
+			check: func(t *testing.T, res *StepResult) {
+				if res.Requests != 12 || len(res.Errors) != 0 || !res.Interrupted {
+					t.Errorf("requests %d errors %v interrupted %v", res.Requests, res.Errors, res.Interrupted)
+				}
+				if res.Duration != 1.5 || res.AchievedRate != 8 || len(res.Timeline) != 2 {
+					t.Errorf("duration %v achieved %v timeline %+v", res.Duration, res.AchievedRate, res.Timeline)
+				}
+			},
+		},
+		{
+			name: "a stalled send marks the step saturated",
+			step: Step{Rate: 10, Duration: time.Second},
+			samples: append(onSchedule(10, 5, time.Millisecond),
+				sample{seq: 5, sent: 900 * time.Millisecond, latency: time.Millisecond, code: 200},
+				sample{seq: 6, sent: 900 * time.Millisecond, latency: time.Millisecond, code: 200},
+				sample{seq: 7, sent: 900 * time.Millisecond, latency: time.Millisecond, code: 200},
+				sample{seq: 8, sent: 900 * time.Millisecond, latency: time.Millisecond, code: 200},
+				sample{seq: 9, sent: time.Second, latency: time.Millisecond, code: 200}),
+			check: func(t *testing.T, res *StepResult) {
+				if !res.LoadgenSaturated || !strings.Contains(res.Saturation, "300ms behind schedule") {
+					t.Errorf("saturated %v: %q", res.LoadgenSaturated, res.Saturation)
+				}
+				if res.AchievedRate != 10 {
+					t.Errorf("achieved %v, want the full 10/s despite the stall", res.AchievedRate)
+				}
+			},
+		},
+		{
+			name: "nothing recorded",
+			step: Step{Rate: 10, Duration: time.Second},
+			check: func(t *testing.T, res *StepResult) {
+				if res.Requests != 0 || res.Success != 0 || res.StatusCodes == nil || res.Errors == nil || res.Latency.Histogram == "" {
+					t.Errorf("empty result %+v", res)
+				}
+				if !res.LoadgenSaturated {
+					t.Error("a step that sent nothing is not flagged")
+				}
+			},
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			res := record(tc.step, tc.samples, tc.cutoff).result(4, tc.interrupted)
+			tc.check(t, res)
+			checkConsistent(t, res)
+		})
+	}
+}
+
+func TestSaturation(t *testing.T) {
+	cases := []struct {
+		name     string
+		achieved float64
+		lag      time.Duration
+		want     bool
+		text     []string
+	}{
+		{"on target", 1000, 0, false, nil},
+		{"just inside", 950, MaxSendLag, false, nil},
+		{"rate short", 902.3, 0, true, []string{"achieved 902.3/s of 1000/s (90.2%)", "could not keep the rate"}},
+		{"stalled", 1000, 2 * time.Second, true, []string{"2s behind schedule", "all 8 connections busy"}},
+		{"both", 10, time.Second, true, []string{"(1.0%)", "1s behind schedule", "; "}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got, text := saturation(1000, tc.achieved, tc.lag, 8)
+			if got != tc.want || (text == "") == tc.want {
+				t.Fatalf("saturation = %v %q, want %v", got, text, tc.want)
+			}
+			for _, s := range tc.text {
+				if !strings.Contains(text, s) {
+					t.Errorf("text %q lacks %q", text, s)
+				}
+			}
+		})
+	}
+}
+
+func TestErrorKey(t *testing.T) {
+	cases := []struct{ in, want string }{
+		{"500 Internal Server Error", "500 Internal Server Error"},
+		{`Get "http://127.0.0.1:1/": dial tcp 127.0.0.1:1: connect: connection refused`, `Get "http://127.0.0.1:1/": dial tcp 127.0.0.1:1: connect: connection refused`},
+		{"read tcp 127.0.0.1:40000->127.0.0.1:8081: read: connection reset by peer", "read tcp 127.0.0.1:8081: read: connection reset by peer"},
+		{"a 1.2.3.4:5->6.7.8.9:0 and b 1:1->2:2", "a 6.7.8.9:0 and b 2:2"},
+		{"->x", "x"},
+	}
+	for _, tc := range cases {
+		if got := errorKey(tc.in); got != tc.want {
+			t.Errorf("errorKey(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+func TestErrorCountsBounded(t *testing.T) {
+	e := errorCounts{}
+	for i := range 3 * maxErrorKinds {
+		e.add(fmt.Sprintf("599 reason %d", i))
+	}
+	e.add("599 reason 0")
+	if len(e) != maxErrorKinds+1 || e[otherErrors] != 2*maxErrorKinds || e["599 reason 0"] != 2 {
+		t.Errorf("%d kinds, %d other, %d of the first", len(e), e[otherErrors], e["599 reason 0"])
+	}
+}
+
+func BenchmarkRecord(b *testing.B) {
+	const rate = 100_000
+	s := Step{Rate: rate, Duration: 10 * time.Second}
+	start := time.Now()
+	results := make([]vegeta.Result, 4096)
+	for i := range results {
+		code := uint16(200)
+		if i%100 == 0 {
+			code = 502
+		}
+		results[i] = vegeta.Result{
+			Seq:       uint64(i),
+			Timestamp: start.Add(time.Duration(i+1) * time.Second / rate * 200), // spread over the 10 s
+			Latency:   time.Duration(50+i%2000) * time.Microsecond,
+			Code:      code,
+		}
+	}
+	rec := newRecorder(s, start)
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		rec.record(&results[i%len(results)])
+		i++
+	}
+}

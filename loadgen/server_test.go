@@ -1,0 +1,54 @@
+package loadgen
+
+import (
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+)
+
+// server is a real HTTP server on 127.0.0.1 that counts what it sees.
+type server struct {
+	URL      string
+	accepted atomic.Int64 // TCP connections accepted
+	inFlight atomic.Int64
+	peak     atomic.Int64 // most requests handled at once
+}
+
+func newServer(t *testing.T, h http.HandlerFunc) *server {
+	t.Helper()
+	s := &server{}
+	ts := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := s.inFlight.Add(1)
+		defer s.inFlight.Add(-1)
+		for p := s.peak.Load(); n > p && !s.peak.CompareAndSwap(p, n); p = s.peak.Load() {
+		}
+		h(w, r)
+	}))
+	ts.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		if st == http.StateNew {
+			s.accepted.Add(1)
+		}
+	}
+	ts.Start()
+	t.Cleanup(ts.Close)
+	s.URL = ts.URL + "/"
+	return s
+}
+
+func ok(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("hello")) }
+
+// refusedURL names a loopback port nobody listens on. It lives on 127.0.0.2
+// because Linux connects from 127.0.0.1: on 127.0.0.1 a connect could now and
+// then pick the target port as its own source port and reach itself.
+func refusedURL(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.2:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	return "http://" + addr + "/"
+}

@@ -1,0 +1,254 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"net/netip"
+
+	"github.com/valyala/fasthttp"
+)
+
+type fieldKind uint8
+
+const (
+	plainField      fieldKind = iota
+	dropField                 // hop-by-hop, or named by a Connection field
+	connectionField           // dropped as well, but first read for the fields it names
+	framingField              // Content-Length or Transfer-Encoding: replaced by the body's real length
+	hostField
+	forwardedForField
+	viaField
+)
+
+type field struct {
+	name, value []byte
+	kind        fieldKind
+}
+
+// requestHead is the client's header section as it arrived, split into
+// classified fields, so the upstream request can be written in one pass
+// with every forwarded field in its original order and spelling.
+//
+// fasthttp's parsed header is not used for this: it keeps Host, User-Agent,
+// Content-Type and cookies apart from the other fields, and deleting a field
+// from it reorders the rest.
+type requestHead struct {
+	fields []field
+	// lastXFF and lastVia index the field the proxy's entry is appended to,
+	// or are -1 when a new field has to be added.
+	lastXFF, lastVia int
+	hasHost          bool
+}
+
+var (
+	errFolded          = errors.New("obsolete line folding")
+	errMalformedField  = errors.New("malformed header field")
+	errAmbiguousFrame  = errors.New("both Content-Length and Transfer-Encoding")
+	errUnsupportedCode = errors.New("unsupported transfer coding")
+)
+
+// parse reads the raw header block fasthttp has already validated field by
+// field; what it checks on top is what fasthttp lets through but a proxy
+// must not pass on.
+func (h *requestHead) parse(raw []byte) error {
+	h.fields = h.fields[:0]
+	h.lastXFF, h.lastVia = -1, -1
+	h.hasHost = false
+	var sawLength, sawChunked, connectionNames bool
+	for len(raw) > 0 {
+		line := raw
+		raw = nil
+		if i := bytes.IndexByte(line, '\n'); i >= 0 {
+			line, raw = line[:i], line[i+1:]
+		}
+		if n := len(line); n > 0 && line[n-1] == '\r' {
+			line = line[:n-1]
+		}
+		if len(line) == 0 {
+			break
+		}
+		// RFC 9112 5.2 lets a server reject obs-fold rather than unfold it.
+		if line[0] == ' ' || line[0] == '\t' {
+			return errFolded
+		}
+		colon := bytes.IndexByte(line, ':')
+		if colon <= 0 || bytes.IndexAny(line[:colon], " \t") >= 0 {
+			return errMalformedField
+		}
+		f := field{name: line[:colon], value: trimOWS(line[colon+1:])}
+		f.kind = classifyRequestField(f.name)
+		switch f.kind {
+		case framingField:
+			if len(f.name) == len("content-length") {
+				sawLength = true
+			} else {
+				// fasthttp has refused every other coding but identity, which
+				// is no longer a transfer coding at all (RFC 9112 7).
+				if !equalFold(f.value, "chunked") {
+					return errUnsupportedCode
+				}
+				sawChunked = true
+			}
+		case connectionField:
+			connectionNames = connectionNames || namesFields(f.value)
+		case hostField:
+			h.hasHost = true
+		case forwardedForField:
+			h.lastXFF = len(h.fields)
+		case viaField:
+			h.lastVia = len(h.fields)
+		}
+		h.fields = append(h.fields, f)
+	}
+	// fasthttp reads such a body as chunked and only marks the connection
+	// for closing; a proxy must refuse it, or it and the next hop may frame
+	// the message differently (RFC 9112 6.3).
+	if sawLength && sawChunked {
+		return errAmbiguousFrame
+	}
+	if connectionNames {
+		h.dropNamed()
+	}
+	return nil
+}
+
+func classifyRequestField(name []byte) fieldKind {
+	switch len(name) {
+	case 3:
+		if equalFold(name, "via") {
+			return viaField
+		}
+	case 4:
+		if equalFold(name, "host") {
+			return hostField
+		}
+	case 10:
+		if equalFold(name, "connection") {
+			return connectionField
+		}
+	case 14:
+		if equalFold(name, "content-length") {
+			return framingField
+		}
+	case 15:
+		if equalFold(name, "x-forwarded-for") {
+			return forwardedForField
+		}
+	case 17:
+		if equalFold(name, "transfer-encoding") {
+			return framingField
+		}
+	}
+	if isHopByHop(name) {
+		return dropField
+	}
+	return plainField
+}
+
+// dropNamed drops the fields a Connection field names. Host and the framing
+// fields are exempt: naming them can only be an attempt to change which
+// request the upstream sees, not a hop-by-hop option.
+func (h *requestHead) dropNamed() {
+	h.lastXFF, h.lastVia = -1, -1
+	for i := range h.fields {
+		f := &h.fields[i]
+		switch f.kind {
+		case plainField, forwardedForField, viaField:
+		default:
+			continue
+		}
+		for j := range h.fields {
+			if h.fields[j].kind == connectionField && listsName(h.fields[j].value, f.name) {
+				f.kind = dropField
+				break
+			}
+		}
+		switch f.kind {
+		case forwardedForField:
+			h.lastXFF = i
+		case viaField:
+			h.lastVia = i
+		}
+	}
+}
+
+const (
+	viaEntry       = "1.1 proxylab-go"
+	requestLineEnd = " HTTP/1.1\r\n"
+)
+
+// writeRequest writes the upstream request: the client's method and target
+// byte for byte, its fields minus the hop-by-hop ones, the proxy's
+// X-Forwarded-For and Via entries, and the body with a Content-Length.
+// Errors stick in bw and surface at Flush.
+func writeRequest(bw *bufio.Writer, req *fasthttp.Request, h *requestHead, client netip.Addr, upstreamHost string) {
+	bw.Write(req.Header.Method())
+	bw.WriteByte(' ')
+	bw.Write(req.Header.RequestURI())
+	// Always 1.1: an HTTP/1.0 request line would make the upstream close
+	// the pooled connection after answering.
+	bw.WriteString(requestLineEnd)
+	body := req.Body()
+	for i := range h.fields {
+		f := &h.fields[i]
+		switch f.kind {
+		case dropField, connectionField:
+			continue
+		case framingField:
+			// The body has been read whole, so it goes upstream with its
+			// length whichever framing the client used.
+			if len(f.name) == len("content-length") {
+				bw.Write(f.name)
+			} else {
+				bw.WriteString("Content-Length")
+			}
+			bw.WriteString(": ")
+			bw.Write(fasthttp.AppendUint(bw.AvailableBuffer(), len(body)))
+			bw.WriteString("\r\n")
+			continue
+		}
+		bw.Write(f.name)
+		bw.WriteString(": ")
+		bw.Write(f.value)
+		if i == h.lastXFF {
+			appendListSep(bw, f.value)
+			writeAddr(bw, client)
+		} else if i == h.lastVia {
+			appendListSep(bw, f.value)
+			bw.WriteString(viaEntry)
+		}
+		bw.WriteString("\r\n")
+	}
+	if h.lastXFF < 0 {
+		bw.WriteString("X-Forwarded-For: ")
+		writeAddr(bw, client)
+		bw.WriteString("\r\n")
+	}
+	if h.lastVia < 0 {
+		bw.WriteString("Via: " + viaEntry + "\r\n")
+	}
+	// Only an HTTP/1.0 request can arrive without Host; the upstream
+	// request is 1.1, which requires one.
+	if !h.hasHost {
+		bw.WriteString("Host: ")
+		bw.WriteString(upstreamHost)
+		bw.WriteString("\r\n")
+	}
+	bw.WriteString("\r\n")
+	bw.Write(body)
+}
+
+func appendListSep(bw *bufio.Writer, value []byte) {
+	if len(value) > 0 {
+		bw.WriteString(", ")
+	}
+}
+
+func writeAddr(bw *bufio.Writer, a netip.Addr) {
+	if !a.IsValid() {
+		bw.WriteString("unknown")
+		return
+	}
+	bw.Write(a.AppendTo(bw.AvailableBuffer()))
+}

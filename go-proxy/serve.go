@@ -1,0 +1,78 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"net"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// shutdownGrace is how long in-flight requests may run after SIGTERM.
+const shutdownGrace = 5 * time.Second
+
+// quietLogger drops fasthttp's own log lines: the contract allows no
+// per-request logging, and fasthttp logs per failed connection.
+type quietLogger struct{}
+
+func (quietLogger) Printf(string, ...any) {}
+
+func newServer(cfg config, p *proxy) *fasthttp.Server {
+	return &fasthttp.Server{
+		Handler:      p.handle,
+		ErrorHandler: parseFailed,
+		Logger:       quietLogger{},
+		// The read buffer must hold the whole request head, so its size is
+		// the head limit: a longer head fails with ErrSmallBuffer.
+		ReadBufferSize:                cfg.maxHeaderBytes,
+		MaxRequestBodySize:            cfg.maxBodyBytes,
+		DisableHeaderNamesNormalizing: true,
+		DisablePreParseMultipartForm:  true,
+		NoDefaultServerHeader:         true,
+		NoDefaultDate:                 true,
+		NoDefaultContentType:          true,
+		CloseOnShutdown:               true,
+	}
+}
+
+// parseFailed answers requests fasthttp could not read. fasthttp closes the
+// connection after the answer.
+func parseFailed(ctx *fasthttp.RequestCtx, err error) {
+	var small *fasthttp.ErrSmallBuffer
+	switch {
+	case errors.As(err, &small):
+		ctx.Error("request header too large\n", fasthttp.StatusRequestHeaderFieldsTooLarge)
+	case errors.Is(err, fasthttp.ErrBodyTooLarge):
+		ctx.Error("request body too large\n", fasthttp.StatusRequestEntityTooLarge)
+	default:
+		ctx.Error("bad request\n", fasthttp.StatusBadRequest)
+	}
+}
+
+// serve proxies connections from ln until ctx is cancelled, then stops
+// accepting and lets in-flight requests finish for up to shutdownGrace.
+func serve(ctx context.Context, ln net.Listener, cfg config) error {
+	p := newProxy(cfg)
+	srv := newServer(cfg, p)
+
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+
+	select {
+	case err := <-served:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	defer cancel()
+	// Past the grace period the remaining requests are abandoned; that is
+	// still a clean stop as far as the caller is concerned.
+	_ = srv.ShutdownWithContext(sctx)
+	// Closing the listener as well covers a cancellation that came before
+	// Serve had registered it, which Shutdown would not see.
+	_ = ln.Close()
+	<-served
+	p.upstream.CloseIdleConnections()
+	return nil
+}

@@ -1,0 +1,202 @@
+package lab
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+
+	"github.com/docker/docker/api/types/build"
+	"github.com/docker/docker/errdefs"
+)
+
+// Artifact is a built component: its static binary and the scratch image
+// around it.
+type Artifact struct {
+	Component
+	BinaryPath  string
+	BinaryBytes int64
+	ImageTag    string // proxylab/<name>:<content hash>
+	ImageID     string
+	ImageBytes  int64
+	Reused      bool // the image for this exact binary already existed
+}
+
+// Builder compiles components and packs them into images.
+type Builder struct {
+	Root    string
+	Engine  *Engine
+	Version string       // stamped into every binary
+	Log     func(string) // progress lines; may be nil
+}
+
+// LatestTag is proxylab/<name>:latest, the newest build of the component.
+func (c Component) LatestTag() string { return "proxylab/" + c.Name + ":latest" }
+
+type buildFunc func(ctx context.Context, out string) error
+
+func (b *Builder) logf(format string, args ...any) {
+	if b.Log != nil {
+		b.Log(fmt.Sprintf(format, args...))
+	}
+}
+
+// goBuild compiles a Go main package into a static, stripped linux/amd64
+// binary: CGO off so the scratch image needs no libc.
+func goBuild(b *Builder, c Component) buildFunc {
+	return func(ctx context.Context, out string) error {
+		cmd := exec.CommandContext(ctx, "go", "build", "-trimpath",
+			"-ldflags", "-s -w -X main.version="+b.Version,
+			"-o", out, "./"+c.Dir)
+		cmd.Dir = b.Root
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64")
+		if o, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("go build ./%s: %v\n%s", c.Dir, err, o)
+		}
+		return nil
+	}
+}
+
+// Build compiles c and makes sure an image holding exactly that binary
+// exists. Images are tagged by the content hash of Dockerfile and binary, so
+// an unchanged component is not rebuilt and a results file names the exact
+// image that was measured.
+func (b *Builder) Build(ctx context.Context, c Component) (*Artifact, error) {
+	bin := filepath.Join(b.Root, "bin", c.Binary)
+	if err := os.MkdirAll(filepath.Dir(bin), 0o755); err != nil {
+		return nil, err
+	}
+	b.logf("building %s (%s/)", c.Name, c.Dir)
+	if err := c.builder(b, c)(ctx, bin); err != nil {
+		return nil, err
+	}
+	binary, err := os.ReadFile(bin)
+	if err != nil {
+		return nil, err
+	}
+	dockerfile, err := os.ReadFile(filepath.Join(b.Root, c.Dir, "Dockerfile"))
+	if err != nil {
+		return nil, err
+	}
+	h := sha256.New()
+	h.Write(dockerfile)
+	h.Write(binary)
+	a := &Artifact{
+		Component:   c,
+		BinaryPath:  bin,
+		BinaryBytes: int64(len(binary)),
+		ImageTag:    "proxylab/" + c.Name + ":" + hex.EncodeToString(h.Sum(nil))[:16],
+	}
+	if b.Engine == nil {
+		return a, nil
+	}
+	if err := b.image(ctx, a, dockerfile, binary); err != nil {
+		return nil, err
+	}
+	// The moving tag is what compose.yaml runs; the lab itself always runs
+	// the content-addressed tag.
+	if err := b.Engine.cli.ImageTag(ctx, a.ImageTag, a.LatestTag()); err != nil {
+		return nil, fmt.Errorf("tag %s: %w", a.LatestTag(), err)
+	}
+	return a, nil
+}
+
+func (b *Builder) image(ctx context.Context, a *Artifact, dockerfile, binary []byte) error {
+	insp, err := b.Engine.cli.ImageInspect(ctx, a.ImageTag)
+	if err == nil {
+		a.ImageID, a.ImageBytes, a.Reused = insp.ID, insp.Size, true
+		b.logf("image %s is up to date", a.ImageTag)
+		return nil
+	}
+	if !errdefs.IsNotFound(err) {
+		return fmt.Errorf("inspect image %s: %w", a.ImageTag, err)
+	}
+	var ctxTar bytes.Buffer
+	tw := tar.NewWriter(&ctxTar)
+	for _, f := range []struct {
+		name string
+		mode int64
+		data []byte
+	}{{"Dockerfile", 0o644, dockerfile}, {a.Binary, 0o755, binary}} {
+		if err := tw.WriteHeader(&tar.Header{Name: f.name, Mode: f.mode, Size: int64(len(f.data))}); err != nil {
+			return err
+		}
+		if _, err := tw.Write(f.data); err != nil {
+			return err
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return err
+	}
+	b.logf("building image %s", a.ImageTag)
+	resp, err := b.Engine.cli.ImageBuild(ctx, &ctxTar, build.ImageBuildOptions{
+		Tags:        []string{a.ImageTag},
+		Dockerfile:  "Dockerfile",
+		Remove:      true,
+		ForceRemove: true,
+		PullParent:  false,
+		Labels:      map[string]string{"proxylab.component": a.Name},
+		Version:     build.BuilderV1,
+	})
+	if err != nil {
+		return fmt.Errorf("build image %s: %w", a.ImageTag, err)
+	}
+	defer resp.Body.Close()
+	if err := buildStreamError(resp.Body); err != nil {
+		return fmt.Errorf("build image %s: %w", a.ImageTag, err)
+	}
+	insp, err = b.Engine.cli.ImageInspect(ctx, a.ImageTag)
+	if err != nil {
+		return fmt.Errorf("inspect built image %s: %w", a.ImageTag, err)
+	}
+	a.ImageID, a.ImageBytes = insp.ID, insp.Size
+	return nil
+}
+
+// buildStreamError reads the engine's JSON message stream to its end: a build
+// fails inside the stream, not in the HTTP status.
+func buildStreamError(r io.Reader) error {
+	dec := json.NewDecoder(r)
+	var tail []string
+	for {
+		var m struct {
+			Stream      string `json:"stream"`
+			Error       string `json:"error"`
+			ErrorDetail struct {
+				Message string `json:"message"`
+			} `json:"errorDetail"`
+		}
+		if err := dec.Decode(&m); errors.Is(err, io.EOF) {
+			return nil
+		} else if err != nil {
+			return err
+		}
+		if s := strings.TrimSpace(m.Stream); s != "" {
+			tail = append(tail, s)
+			if len(tail) > 10 {
+				tail = tail[1:]
+			}
+		}
+		if m.Error != "" {
+			return fmt.Errorf("%s\n%s", m.Error, strings.Join(tail, "\n"))
+		}
+	}
+}
+
+// GoVersion is the Go toolchain that builds the Go components.
+func GoVersion(ctx context.Context) string {
+	out, err := exec.CommandContext(ctx, "go", "env", "GOVERSION").Output()
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(out))
+}

@@ -1,0 +1,264 @@
+package lab
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/pkg/stdcopy"
+)
+
+// RunLabel marks every container a run starts, so `proxylab cleanup` and a
+// crashed run's successor can find them.
+const RunLabel = "proxylab.run"
+
+// Container is one running component.
+type Container struct {
+	ID   string
+	Name string
+	Pid  int // host PID of the component's process
+	e    *Engine
+}
+
+// ContainerSpec says how to run one artifact.
+type ContainerSpec struct {
+	Artifact *Artifact
+	RunID    string
+	Name     string
+	Env      []string
+	CPUs     string // cpuset, "" = any
+	Memory   int64  // bytes, 0 = no limit
+}
+
+// Start runs the artifact the way DESIGN.md requires for every measured
+// process: host network (no NAT or veth in the path), pinned CPUs, a memory
+// limit without swap, read-only root, no capabilities, no privilege gain.
+func (e *Engine) Start(ctx context.Context, s ContainerSpec) (*Container, error) {
+	cfg := &container.Config{
+		Image:  s.Artifact.ImageTag,
+		Env:    s.Env,
+		User:   "65534:65534",
+		Labels: map[string]string{RunLabel: s.RunID, "proxylab.component": s.Artifact.Name},
+	}
+	host := &container.HostConfig{
+		NetworkMode:    "host",
+		ReadonlyRootfs: true,
+		CapDrop:        []string{"ALL"},
+		SecurityOpt:    []string{"no-new-privileges"},
+		Resources: container.Resources{
+			CpusetCpus: s.CPUs,
+			Memory:     s.Memory,
+			MemorySwap: s.Memory, // equal to Memory: no swap, so paging cannot hide in the numbers
+		},
+	}
+	created, err := e.cli.ContainerCreate(ctx, cfg, host, nil, nil, s.Name)
+	if err != nil {
+		return nil, fmt.Errorf("create container %s: %w", s.Name, err)
+	}
+	c := &Container{ID: created.ID, Name: s.Name, e: e}
+	if err := e.cli.ContainerStart(ctx, c.ID, container.StartOptions{}); err != nil {
+		c.Remove(context.WithoutCancel(ctx))
+		return nil, fmt.Errorf("start container %s: %w", s.Name, err)
+	}
+	insp, err := e.cli.ContainerInspect(ctx, c.ID)
+	if err != nil {
+		c.Remove(context.WithoutCancel(ctx))
+		return nil, fmt.Errorf("inspect container %s: %w", s.Name, err)
+	}
+	c.Pid = insp.State.Pid
+	return c, nil
+}
+
+// Remove kills and deletes the container. It uses its own deadline so that
+// it still works when the run's context has been cancelled by Ctrl-C.
+func (c *Container) Remove(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	return c.e.cli.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true})
+}
+
+// Stop sends SIGTERM and waits for the process to exit, so a proxy's own
+// shutdown path runs before the container is removed.
+func (c *Container) Stop(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+	defer cancel()
+	timeout := 10
+	return c.e.cli.ContainerStop(ctx, c.ID, container.StopOptions{Timeout: &timeout})
+}
+
+// Exited reports whether the container's process has ended, and how.
+func (c *Container) Exited(ctx context.Context) (bool, string) {
+	insp, err := c.e.cli.ContainerInspect(ctx, c.ID)
+	if err != nil {
+		return true, err.Error()
+	}
+	if insp.State.Running {
+		return false, ""
+	}
+	s := fmt.Sprintf("exited with code %d", insp.State.ExitCode)
+	if insp.State.OOMKilled {
+		s += " (killed: out of memory)"
+	}
+	return true, s
+}
+
+// Died returns a channel that yields a description when the container's
+// process ends before ctx does.
+func (c *Container) Died(ctx context.Context) <-chan string {
+	out := make(chan string, 1)
+	waitC, errC := c.e.cli.ContainerWait(ctx, c.ID, container.WaitConditionNotRunning)
+	go func() {
+		select {
+		case w := <-waitC:
+			_, why := c.Exited(context.WithoutCancel(ctx))
+			if why == "" {
+				why = fmt.Sprintf("exited with code %d", w.StatusCode)
+			}
+			out <- why
+		case <-errC:
+		case <-ctx.Done():
+		}
+	}()
+	return out
+}
+
+// Logs returns the last n lines the component wrote (stdout and stderr).
+func (c *Container) Logs(ctx context.Context, n int) []string {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	rc, err := c.e.cli.ContainerLogs(ctx, c.ID, container.LogsOptions{ShowStdout: true, ShowStderr: true, Tail: strconv.Itoa(n)})
+	if err != nil {
+		return []string{"(logs unavailable: " + err.Error() + ")"}
+	}
+	defer rc.Close()
+	var buf bytes.Buffer
+	if _, err := stdcopy.StdCopy(&buf, &buf, rc); err != nil {
+		return []string{"(logs unreadable: " + err.Error() + ")"}
+	}
+	var lines []string
+	sc := bufio.NewScanner(&buf)
+	for sc.Scan() {
+		lines = append(lines, sc.Text())
+	}
+	return lines
+}
+
+// WaitHTTP polls url until it answers 200, the container exits, or timeout
+// passes. Readiness is judged through the real request path, not by an open
+// port, because a proxy can listen before it can forward.
+func (c *Container) WaitHTTP(ctx context.Context, url string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	client := &http.Client{Timeout: time.Second}
+	var last string
+	for time.Now().Before(deadline) {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		resp, err := client.Get(url)
+		if err == nil {
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+			last = resp.Status
+		} else {
+			last = err.Error()
+		}
+		if done, why := c.Exited(ctx); done {
+			return fmt.Errorf("%s %s before it became ready", c.Name, why)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("%s not ready after %s: GET %s: %s", c.Name, timeout, url, last)
+}
+
+// Usage is what the process has consumed so far.
+type Usage struct {
+	CPUSeconds   float64
+	PeakRSSBytes int64
+}
+
+// clockTicks is USER_HZ, which Linux fixes at 100 for /proc on x86-64.
+const clockTicks = 100
+
+// Usage reads the component's CPU time and peak resident set from /proc: the
+// load goes to 127.0.0.1, so the engine is on this host and its PIDs are ours
+// to read, with no sampling gap as in the stats API.
+func (c *Container) Usage() (Usage, error) {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", c.Pid))
+	if err != nil {
+		return Usage{}, err
+	}
+	// Fields after the command name, which is in parentheses and may hold spaces.
+	i := bytes.LastIndexByte(stat, ')')
+	if i < 0 {
+		return Usage{}, fmt.Errorf("/proc/%d/stat: unexpected format", c.Pid)
+	}
+	f := strings.Fields(string(stat[i+1:]))
+	if len(f) < 13 {
+		return Usage{}, fmt.Errorf("/proc/%d/stat: too few fields", c.Pid)
+	}
+	utime, _ := strconv.ParseInt(f[11], 10, 64)
+	stime, _ := strconv.ParseInt(f[12], 10, 64)
+	u := Usage{CPUSeconds: float64(utime+stime) / clockTicks}
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", c.Pid))
+	if err != nil {
+		return Usage{}, err
+	}
+	for _, line := range strings.Split(string(status), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			u.PeakRSSBytes = kb * 1024
+		}
+	}
+	return u, nil
+}
+
+// Leftovers lists containers from any run (label proxylab.run), running or
+// not.
+func (e *Engine) Leftovers(ctx context.Context, runID string) ([]string, error) {
+	f := filters.NewArgs(filters.Arg("label", RunLabel))
+	if runID != "" {
+		f = filters.NewArgs(filters.Arg("label", RunLabel+"="+runID))
+	}
+	list, err := e.cli.ContainerList(ctx, container.ListOptions{All: true, Filters: f})
+	if err != nil {
+		return nil, err
+	}
+	var ids []string
+	for _, c := range list {
+		ids = append(ids, c.ID)
+	}
+	return ids, nil
+}
+
+// RemoveLeftovers force-removes every container labelled by a run (all runs
+// when runID is empty) and says how many it removed.
+func (e *Engine) RemoveLeftovers(ctx context.Context, runID string) (int, error) {
+	ids, err := e.Leftovers(ctx, runID)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, id := range ids {
+		if err := (&Container{ID: id, e: e}).Remove(ctx); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
+}

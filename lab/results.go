@@ -1,0 +1,141 @@
+package lab
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/proxylab/proxylab/loadgen"
+	"github.com/proxylab/proxylab/scenarios"
+)
+
+// SchemaVersion is the version of the results format (results/schema.json).
+const SchemaVersion = 1
+
+// Results is one run of one scenario; its JSON encoding is the results file.
+type Results struct {
+	SchemaVersion int                 `json:"schema_version"`
+	ToolVersion   string              `json:"tool_version"`
+	RunID         string              `json:"run_id"`
+	Scenario      *scenarios.Scenario `json:"scenario"`
+	StartedAt     time.Time           `json:"started_at"`
+	EndedAt       time.Time           `json:"ended_at"`
+	// Complete is true only when every planned step of every proxy ran.
+	Complete   bool              `json:"complete"`
+	StopReason string            `json:"stop_reason,omitempty"` // why an incomplete run stopped
+	Host       Host              `json:"host"`
+	Toolchains map[string]string `json:"toolchains"`
+	Placement  Placement         `json:"placement"`
+	Proxies    []*ProxyResult    `json:"proxies"`
+}
+
+// Host describes the machine, so that readers can tell whether two results
+// files are comparable at all.
+type Host struct {
+	Kernel        string `json:"kernel"`
+	CPUModel      string `json:"cpu_model"`
+	Cores         int    `json:"cores"`
+	MemoryBytes   int64  `json:"memory_bytes"`
+	DockerVersion string `json:"docker_version"`
+}
+
+// ProxyResult is everything measured for one proxy.
+type ProxyResult struct {
+	Name        string        `json:"name"`
+	Language    string        `json:"language"`
+	Image       Image         `json:"image"`
+	BinaryBytes int64         `json:"binary_bytes"`
+	Runs        []*Run        `json:"runs"`
+	Summary     []StepSummary `json:"summary"`
+}
+
+// Image identifies the exact image measured.
+type Image struct {
+	Tag       string `json:"tag"`
+	ID        string `json:"id"`
+	SizeBytes int64  `json:"size_bytes"`
+}
+
+// Run statuses.
+const (
+	RunOK          = "ok"
+	RunFailed      = "failed"      // the proxy did not become ready or died
+	RunInterrupted = "interrupted" // Ctrl-C or SIGTERM
+)
+
+// Run is one repetition of the scenario's steps against one proxy.
+type Run struct {
+	Repetition int      `json:"repetition"` // 1-based
+	Status     string   `json:"status"`
+	Error      string   `json:"error,omitempty"`
+	LastLogs   []string `json:"last_logs,omitempty"` // the proxy's last lines when it failed
+	Steps      []*Step  `json:"steps"`
+}
+
+// Step is the measurement of one load step: the load generator's view plus
+// what the proxy process consumed meanwhile.
+type Step struct {
+	loadgen.StepResult
+	Resources *Resources `json:"resources,omitempty"`
+}
+
+// Resources the proxy process used during one step.
+type Resources struct {
+	ProxyCPUSeconds   float64 `json:"proxy_cpu_seconds"`
+	ProxyPeakRSSBytes int64   `json:"proxy_peak_rss_bytes"` // high-water mark since the proxy started
+}
+
+// FileName is where a run's results go: results/<scenario>-<UTC start>.json.
+func FileName(dir string, r *Results) string {
+	return filepath.Join(dir, fmt.Sprintf("%s-%s.json", r.Scenario.Name, r.StartedAt.UTC().Format("20060102T150405Z")))
+}
+
+// Write encodes r to path atomically: a reader (or a crash) sees either the
+// previous complete file or the new one, never half of one.
+func Write(path string, r *Results) error {
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path))
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	_, err = f.Write(append(b, '\n'))
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Chmod(tmp, 0o644)
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("write results %s: %w", path, err)
+	}
+	return nil
+}
+
+// ReadResults decodes a results file.
+func ReadResults(path string) (*Results, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var r Results
+	if err := json.Unmarshal(b, &r); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return &r, nil
+}

@@ -1,0 +1,58 @@
+package lab
+
+import (
+	"math"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/proxylab/proxylab/scenarios"
+)
+
+func TestWriteIsAtomicAndRoundTrips(t *testing.T) {
+	dir := t.TempDir()
+	sc, err := scenarios.LoadFile("../scenarios/smoke.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &Results{SchemaVersion: SchemaVersion, RunID: "abc", Scenario: sc, StartedAt: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+	path := FileName(dir, r)
+	if want := filepath.Join(dir, sc.Name+"-20260102T030405Z.json"); path != want {
+		t.Fatalf("FileName = %s, want %s", path, want)
+	}
+	for i := 0; i < 2; i++ {
+		r.Complete = i == 1
+		if err := Write(path, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 1 {
+		t.Errorf("%d files in results dir, want only the results file (no temp files left)", len(entries))
+	}
+	back, err := ReadResults(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !back.Complete || back.RunID != "abc" || back.Scenario.Name != sc.Name || back.Scenario.Warmup != sc.Warmup {
+		t.Errorf("round trip lost data: %+v", back)
+	}
+}
+
+func TestWriteKeepsOldFileOnFailure(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "x.json")
+	if err := os.WriteFile(path, []byte("old"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// A results value that cannot be encoded must not clobber the file.
+	r := &Results{Toolchains: map[string]string{}}
+	r.Proxies = []*ProxyResult{{Summary: []StepSummary{{AchievedRate: Stat{Median: math.NaN()}}}}}
+	if err := Write(path, r); err == nil {
+		t.Fatal("Write of NaN succeeded")
+	}
+	if b, _ := os.ReadFile(path); string(b) != "old" {
+		t.Errorf("file now %q, want the old content", b)
+	}
+}

@@ -1,0 +1,350 @@
+package lab
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"math"
+	"net"
+	"net/http"
+	"net/url"
+	"runtime"
+	"strconv"
+	"time"
+
+	"github.com/proxylab/proxylab/loadgen"
+	"github.com/proxylab/proxylab/scenarios"
+)
+
+// Options configure one comparison.
+type Options struct {
+	Root       string // repository root (sources, bin/)
+	ResultsDir string // where the results file goes
+	Version    string // proxylab's own version, stamped into binaries and results
+	RunID      string // "" = a fresh random id
+	Observer   func(Event)
+}
+
+// EventKind tells what an Event reports.
+type EventKind int
+
+// Event kinds, in the order a run emits them.
+const (
+	EventInfo      EventKind = iota // a line worth showing: building, starting, failures
+	EventStepStart                  // a step (Step 0 = warm-up) begins
+	EventProgress                   // live figures, about once per second
+	EventStepDone                   // a step ended; Result holds it
+)
+
+// Event is what a run tells its observer (the CLI's progress display).
+type Event struct {
+	Kind        EventKind
+	Proxy       string
+	Repetition  int // 1-based
+	Repetitions int
+	Step        int // 0 = warm-up, then 1-based
+	Steps       int
+	Rate        int
+	Duration    time.Duration
+	Progress    loadgen.Progress
+	Result      *Step
+	Message     string
+}
+
+// ErrIncomplete is wrapped by Compare's error when the results file was
+// written but does not hold every planned step.
+var ErrIncomplete = errors.New("run incomplete")
+
+type runner struct {
+	e         *Engine
+	sc        *scenarios.Scenario
+	o         Options
+	placement Placement
+	upstream  *Artifact
+	res       *Results
+	path      string
+}
+
+// Compare runs a scenario: builds the images, measures every proxy in turn
+// (the order rotates with each repetition so that no proxy always runs first
+// on a cold or a warm machine), and writes the results file after every run
+// so that an interruption loses nothing already measured. It returns the
+// results and their path; err wraps ErrIncomplete when the file was written
+// but is not complete, and is something else when nothing was measured.
+func Compare(ctx context.Context, e *Engine, sc *scenarios.Scenario, o Options) (*Results, string, error) {
+	if sc.Load.Search != nil {
+		return nil, "", fmt.Errorf("%s: load.search is not supported by this version of proxylab; use load.steps", sc.File)
+	}
+	proxies, err := ResolveProxies(o.Root, sc.Proxies)
+	if err != nil {
+		return nil, "", err
+	}
+	r := &runner{e: e, sc: sc, o: o}
+	r.placement = DefaultPlacement(runtime.NumCPU()).Override(
+		sc.Resources.ProxyCPUs, sc.Resources.UpstreamCPUs, sc.Resources.LoadgenCPUs, int64(sc.Resources.ProxyMemory))
+	if err := r.placement.Check(runtime.NumCPU()); err != nil {
+		return nil, "", fmt.Errorf("%s: %w", sc.File, err)
+	}
+	if r.o.RunID == "" {
+		b := make([]byte, 4)
+		rand.Read(b)
+		r.o.RunID = hex.EncodeToString(b)
+	}
+	if err := r.preflight(ctx, proxies); err != nil {
+		return nil, "", err
+	}
+
+	b := &Builder{Root: o.Root, Engine: e, Version: o.Version, Log: r.info}
+	if r.upstream, err = b.Build(ctx, Upstream); err != nil {
+		return nil, "", err
+	}
+	arts := make([]*Artifact, len(proxies))
+	for i, p := range proxies {
+		if arts[i], err = b.Build(ctx, p); err != nil {
+			return nil, "", err
+		}
+	}
+	if sc.Probes.Enabled {
+		r.info("probes.enabled is set, but this version of proxylab has no eBPF probes: the results carry no probe counts")
+	}
+	if err := PinSelf(r.placement.LoadgenCPUs); err != nil {
+		return nil, "", err
+	}
+
+	r.res = &Results{
+		SchemaVersion: SchemaVersion,
+		ToolVersion:   o.Version,
+		RunID:         r.o.RunID,
+		Scenario:      sc,
+		StartedAt:     time.Now().UTC(),
+		Host:          DescribeHost(e.Version),
+		Toolchains:    map[string]string{"go": GoVersion(ctx)},
+		Placement:     r.placement,
+	}
+	for _, a := range arts {
+		r.res.Proxies = append(r.res.Proxies, &ProxyResult{
+			Name: a.Name, Language: a.Language, BinaryBytes: a.BinaryBytes, Runs: []*Run{},
+			Image: Image{Tag: a.ImageTag, ID: a.ImageID, SizeBytes: a.ImageBytes},
+		})
+	}
+	r.path = FileName(o.ResultsDir, r.res)
+
+	var failed []string
+	for rep := 1; rep <= sc.Repeat; rep++ {
+		for i := range arts {
+			k := (i + rep - 1) % len(arts)
+			run := r.runOne(ctx, arts[k], rep)
+			pr := r.res.Proxies[k]
+			pr.Runs = append(pr.Runs, run)
+			pr.Summary = Summarise(pr.Runs)
+			if run.Status == RunFailed {
+				failed = append(failed, fmt.Sprintf("%s (repetition %d): %s", pr.Name, rep, run.Error))
+				r.info(fmt.Sprintf("%s failed in repetition %d: %s; going on with the next proxy", pr.Name, rep, run.Error))
+			}
+			if err := r.write(false, ""); err != nil {
+				return r.res, r.path, err
+			}
+			if run.Status == RunInterrupted {
+				reason := "interrupted"
+				if c := context.Cause(ctx); c != nil {
+					reason = c.Error()
+				}
+				if err := r.write(false, reason); err != nil {
+					return r.res, r.path, err
+				}
+				return r.res, r.path, fmt.Errorf("%w: %s", ErrIncomplete, reason)
+			}
+		}
+	}
+	if len(failed) > 0 {
+		reason := fmt.Sprintf("%d proxy run(s) failed: %s", len(failed), failed[0])
+		if err := r.write(false, reason); err != nil {
+			return r.res, r.path, err
+		}
+		return r.res, r.path, fmt.Errorf("%w: %s", ErrIncomplete, reason)
+	}
+	return r.res, r.path, r.write(true, "")
+}
+
+func (r *runner) write(complete bool, reason string) error {
+	r.res.EndedAt = time.Now().UTC()
+	r.res.Complete = complete
+	r.res.StopReason = reason
+	return Write(r.path, r.res)
+}
+
+func (r *runner) info(msg string) {
+	if r.o.Observer != nil {
+		r.o.Observer(Event{Kind: EventInfo, Message: msg})
+	}
+}
+
+// preflight fails before anything is built when the run could not go
+// through: leftovers of an earlier run, or a port already in use (the lab
+// uses fixed ports on host networking).
+func (r *runner) preflight(ctx context.Context, proxies []Component) error {
+	left, err := r.e.Leftovers(ctx, "")
+	if err != nil {
+		return fmt.Errorf("list containers: %w", err)
+	}
+	if len(left) > 0 {
+		return fmt.Errorf("%d container(s) of an earlier proxylab run still exist; remove them with: proxylab cleanup", len(left))
+	}
+	for _, c := range append([]Component{Upstream}, proxies...) {
+		l, err := net.Listen("tcp", c.Addr())
+		if err != nil {
+			return fmt.Errorf("%s needs %s, which is in use (%v); stop what listens there (docker-compose down?)", c.Name, c.Addr(), err)
+		}
+		l.Close()
+	}
+	return nil
+}
+
+// target is the request the load generator sends through the proxy.
+func (r *runner) target(proxy *Artifact) loadgen.Target {
+	u := url.URL{Scheme: "http", Host: proxy.Addr()}
+	path, rawQuery, _ := cutQuery(r.sc.Load.Path)
+	u.Path = path
+	q := rawQuery
+	if d := r.sc.Upstream.Delay.D(); d > 0 {
+		if q != "" {
+			q += "&"
+		}
+		q += "delay_ms=" + strconv.FormatInt(d.Milliseconds(), 10)
+	}
+	u.RawQuery = q
+	t := loadgen.Target{Method: r.sc.Load.Method, URL: u.String(), Header: http.Header{}}
+	if n := int(r.sc.Load.BodyBytes); n > 0 {
+		t.Body = bytes.Repeat([]byte("x"), n)
+		t.Header.Set("Content-Type", "application/octet-stream")
+	}
+	return t
+}
+
+func cutQuery(p string) (path, query string, ok bool) {
+	for i := 0; i < len(p); i++ {
+		if p[i] == '?' {
+			return p[:i], p[i+1:], true
+		}
+	}
+	return p, "", false
+}
+
+// errDied is the cancellation cause when a measured container exits.
+type errDied struct{ what, why string }
+
+func (e errDied) Error() string { return e.what + " " + e.why }
+
+// runOne measures one proxy once: fresh upstream and proxy containers, warm-
+// up, then every step. It never returns an error: what went wrong is
+// recorded in the Run, and the caller goes on with the next proxy.
+func (r *runner) runOne(ctx context.Context, proxy *Artifact, rep int) *Run {
+	run := &Run{Repetition: rep, Status: RunOK, Steps: []*Step{}}
+	base := fmt.Sprintf("proxylab-%s-r%d-", r.o.RunID, rep)
+	ev := func(e Event) {
+		if r.o.Observer != nil {
+			e.Proxy, e.Repetition, e.Repetitions, e.Steps = proxy.Name, rep, r.sc.Repeat, len(r.sc.Load.Steps)
+			r.o.Observer(e)
+		}
+	}
+	fail := func(c *Container, err error) *Run {
+		if ctx.Err() != nil {
+			run.Status, run.Error = RunInterrupted, context.Cause(ctx).Error()
+			return run
+		}
+		run.Status, run.Error = RunFailed, err.Error()
+		if c != nil {
+			run.LastLogs = c.Logs(ctx, 20)
+		}
+		return run
+	}
+
+	ev(Event{Kind: EventInfo, Message: fmt.Sprintf("starting %s (repetition %d/%d)", proxy.Name, rep, r.sc.Repeat)})
+	up, err := r.e.Start(ctx, ContainerSpec{
+		Artifact: r.upstream, RunID: r.o.RunID, Name: base + "upstream", CPUs: r.placement.UpstreamCPUs,
+		Env: []string{"LISTEN_ADDR=" + r.upstream.Addr(), "RESPONSE_BYTES=" + strconv.FormatInt(int64(r.sc.Upstream.ResponseBytes), 10)},
+	})
+	if err != nil {
+		return fail(nil, err)
+	}
+	defer up.Remove(ctx)
+	if err := up.WaitHTTP(ctx, "http://"+r.upstream.Addr()+"/", 20*time.Second); err != nil {
+		return fail(up, err)
+	}
+	px, err := r.e.Start(ctx, ContainerSpec{
+		Artifact: proxy, RunID: r.o.RunID, Name: base + proxy.Name, CPUs: r.placement.ProxyCPUs, Memory: r.placement.ProxyMemory,
+		Env: []string{"LISTEN_ADDR=" + proxy.Addr(), "UPSTREAM_ADDR=" + r.upstream.Addr()},
+	})
+	if err != nil {
+		return fail(nil, err)
+	}
+	defer px.Remove(ctx)
+	if err := px.WaitHTTP(ctx, "http://"+proxy.Addr()+"/", 20*time.Second); err != nil {
+		return fail(px, err)
+	}
+
+	// A container that exits mid-step cancels the step at once instead of
+	// letting the load generator count connection errors to the end.
+	sctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	go func() {
+		select {
+		case why := <-px.Died(sctx):
+			cancel(errDied{proxy.Name, why})
+		case why := <-up.Died(sctx):
+			cancel(errDied{"upstream", why})
+		case <-sctx.Done():
+		}
+	}()
+	stopped := func() *Run {
+		if ctx.Err() != nil {
+			run.Status, run.Error = RunInterrupted, context.Cause(ctx).Error()
+			return run
+		}
+		return fail(px, context.Cause(sctx))
+	}
+
+	gen, err := loadgen.New(r.target(proxy), loadgen.Config{Connections: r.sc.Load.Connections, KeepAlive: r.sc.Load.Keepalive})
+	if err != nil {
+		return fail(nil, err)
+	}
+	defer gen.Close()
+
+	if w := r.sc.Warmup.D(); w > 0 {
+		first := r.sc.Load.Steps[0]
+		ev(Event{Kind: EventStepStart, Step: 0, Rate: first.Rate, Duration: w})
+		if err := gen.Warmup(sctx, loadgen.Step{Rate: first.Rate, Duration: w}); err != nil {
+			if sctx.Err() != nil {
+				return stopped()
+			}
+			return fail(px, fmt.Errorf("warm-up: %w", err))
+		}
+	}
+	for i, s := range r.sc.Load.Steps {
+		ev(Event{Kind: EventStepStart, Step: i + 1, Rate: s.Rate, Duration: s.Duration.D()})
+		before, uerr := px.Usage()
+		res, err := gen.Attack(sctx, loadgen.Step{Rate: s.Rate, Duration: s.Duration.D()}, func(p loadgen.Progress) {
+			ev(Event{Kind: EventProgress, Step: i + 1, Rate: s.Rate, Duration: s.Duration.D(), Progress: p})
+		})
+		if res != nil {
+			st := &Step{StepResult: *res}
+			if after, err := px.Usage(); err == nil && uerr == nil {
+				// Rounded to the 10 ms tick /proc counts in, so no false digits.
+				cpu := math.Round((after.CPUSeconds-before.CPUSeconds)*clockTicks) / clockTicks
+				st.Resources = &Resources{ProxyCPUSeconds: cpu, ProxyPeakRSSBytes: after.PeakRSSBytes}
+			}
+			run.Steps = append(run.Steps, st)
+			ev(Event{Kind: EventStepDone, Step: i + 1, Rate: s.Rate, Duration: s.Duration.D(), Result: st})
+		}
+		if sctx.Err() != nil {
+			return stopped()
+		}
+		if err != nil {
+			return fail(px, fmt.Errorf("step %d: %w", i+1, err))
+		}
+	}
+	return run
+}

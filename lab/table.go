@@ -1,0 +1,84 @@
+package lab
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+)
+
+// PrintTable writes the terminal comparison: one row per proxy and step,
+// medians across repetitions, and a note wherever a figure should not be
+// read as the proxy's capacity.
+func PrintTable(w io.Writer, r *Results) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "proxy\tstep\ttarget/s\tachieved/s\tsuccess\tp50\tp99\tp99.9\tmax\tCPU s\tpeak RSS\tn\t")
+	for _, p := range r.Proxies {
+		for _, s := range p.Summary {
+			fmt.Fprintf(tw, "%s\t%d\t%.0f\t%.1f\t%s\t%s\t%s\t%s\t%s\t%.2f\t%s\t%d\t\n",
+				p.Name, s.Step, s.TargetRate, s.AchievedRate.Median, percent(s.Success.Median),
+				micros(s.P50.Median), micros(s.P99.Median), micros(s.P999.Median), micros(s.Max.Median),
+				s.CPUSeconds.Median, bytesIEC(int64(s.PeakRSSBytes.Median)), s.AchievedRate.N)
+		}
+	}
+	tw.Flush()
+	var notes []string
+	for _, p := range r.Proxies {
+		if len(p.Summary) == 0 {
+			notes = append(notes, fmt.Sprintf("%s: no step completed, so nothing to summarise (partial steps are in the results file)", p.Name))
+		}
+		for _, s := range p.Summary {
+			if s.Saturated > 0 {
+				notes = append(notes, fmt.Sprintf("%s step %d: the load generator fell short of %.0f/s in %d of %d run(s); that row measures the load generator, not the proxy",
+					p.Name, s.Step, s.TargetRate, s.Saturated, s.AchievedRate.N))
+			}
+		}
+		for _, run := range p.Runs {
+			if run.Status != RunOK {
+				notes = append(notes, fmt.Sprintf("%s repetition %d %s: %s", p.Name, run.Repetition, run.Status, run.Error))
+				for _, l := range run.LastLogs {
+					notes = append(notes, "    | "+l)
+				}
+			}
+		}
+	}
+	if !r.Complete {
+		reason := r.StopReason
+		if reason == "" {
+			reason = "not finished"
+		}
+		notes = append(notes, "INCOMPLETE: "+reason)
+	}
+	if len(notes) > 0 {
+		fmt.Fprintln(w, "\n"+strings.Join(notes, "\n"))
+	}
+	fmt.Fprintf(w, "\nmedians over n repetitions; latency as the load generator saw it; CPU s = proxy CPU time in the step\nplacement: proxy on CPU %s, upstream on CPU %s, load generator on CPU %s\n",
+		r.Placement.ProxyCPUs, r.Placement.UpstreamCPUs, r.Placement.LoadgenCPUs)
+}
+
+func percent(f float64) string { return fmt.Sprintf("%.2f%%", f*100) }
+
+// micros renders microseconds with a unit a reader takes in at a glance.
+func micros(us float64) string {
+	switch {
+	case us >= 1e6:
+		return fmt.Sprintf("%.2fs", us/1e6)
+	case us >= 1e3:
+		return fmt.Sprintf("%.2fms", us/1e3)
+	default:
+		return fmt.Sprintf("%.0fµs", us)
+	}
+}
+
+func bytesIEC(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%dB", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f%ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}

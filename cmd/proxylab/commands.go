@@ -1,0 +1,159 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/proxylab/proxylab/lab"
+	"github.com/proxylab/proxylab/scenarios"
+)
+
+func newCompare(g *globals) *cobra.Command {
+	var resultsDir string
+	cmd := &cobra.Command{
+		Use:   "compare [scenario.yaml...]",
+		Short: "Build the proxies, run scenarios against them, write results and print a table",
+		Long: `compare builds the upstream and every proxy the scenario names (reusing images
+whose binary did not change), then for each repetition and each proxy starts
+fresh containers, warms up, runs every load step, and removes the containers.
+
+The results file is written after every proxy run, so Ctrl-C keeps what was
+measured: the file then says "complete": false. Exit status: 0 complete,
+1 a proxy failed or another error, 2 bad scenario, 3 no Docker engine,
+130 interrupted.
+
+Without arguments it runs scenarios/default.yaml.`,
+		Example: "  proxylab compare\n  proxylab compare scenarios/smoke.yaml --results-dir /tmp/results",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			root, err := g.repoRoot()
+			if err != nil {
+				return err
+			}
+			if len(args) == 0 {
+				args = []string{filepath.Join(root, "scenarios", "default.yaml")}
+			}
+			// Every file is checked before anything runs: a typo in the third
+			// scenario should not surface after an hour of measuring.
+			var scs []*scenarios.Scenario
+			for _, a := range args {
+				sc, err := scenarios.LoadFile(a)
+				if err != nil {
+					return exitError{code: 2, err: err}
+				}
+				scs = append(scs, sc)
+			}
+			if resultsDir == "" {
+				resultsDir = filepath.Join(root, "results")
+			}
+			ctx := cmd.Context()
+			e, err := connect(ctx)
+			if err != nil {
+				return err
+			}
+			defer e.Close()
+			out := cmd.OutOrStdout()
+			var failed error
+			for _, sc := range scs {
+				disp := newDisplay(out)
+				res, path, err := lab.Compare(ctx, e, sc, lab.Options{
+					Root: root, ResultsDir: resultsDir, Version: toolVersion(root), Observer: disp.observe,
+				})
+				disp.done()
+				if res != nil && path != "" {
+					fmt.Fprintf(out, "\n== %s ==\n", sc.Name)
+					lab.PrintTable(out, res)
+					fmt.Fprintf(out, "results: %s\n", path)
+				}
+				if err != nil {
+					if !errors.Is(err, lab.ErrIncomplete) || ctx.Err() != nil {
+						return err
+					}
+					failed = err
+				}
+			}
+			return failed
+		},
+	}
+	cmd.Flags().StringVar(&resultsDir, "results-dir", "", "where results files go (default: <root>/results)")
+	return cmd
+}
+
+func newValidate() *cobra.Command {
+	return &cobra.Command{
+		Use:   "validate FILE...",
+		Short: "Check scenario files and say what is wrong, with file:line:column",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			bad := 0
+			for _, a := range args {
+				sc, err := scenarios.LoadFile(a)
+				if err != nil {
+					fmt.Fprintln(cmd.ErrOrStderr(), err)
+					bad++
+					continue
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "%s: ok (%s: %d step(s), %d repetition(s), about %s per proxy)\n",
+					a, sc.Name, len(sc.Load.Steps), sc.Repeat, sc.TotalDuration())
+			}
+			if bad > 0 {
+				return exitError{code: 2, err: fmt.Errorf("%d of %d file(s) invalid", bad, len(args))}
+			}
+			return nil
+		},
+	}
+}
+
+func newBuild(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "build",
+		Short: "Build the upstream and every proxy in this checkout into scratch images",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			root, err := g.repoRoot()
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			e, err := connect(ctx)
+			if err != nil {
+				return err
+			}
+			defer e.Close()
+			proxies, err := lab.ResolveProxies(root, nil)
+			if err != nil {
+				return err
+			}
+			b := &lab.Builder{Root: root, Engine: e, Version: toolVersion(root), Log: func(s string) { fmt.Fprintln(cmd.ErrOrStderr(), s) }}
+			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 0, 2, ' ', 0)
+			fmt.Fprintln(tw, "component\tbinary bytes\timage bytes\timage")
+			for _, c := range append([]lab.Component{lab.Upstream}, proxies...) {
+				a, err := b.Build(ctx, c)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(tw, "%s\t%d\t%d\t%s\n", a.Name, a.BinaryBytes, a.ImageBytes, a.ImageTag)
+			}
+			return tw.Flush()
+		},
+	}
+}
+
+func newCleanup() *cobra.Command {
+	return &cobra.Command{
+		Use:   "cleanup",
+		Short: "Remove every container a proxylab run left behind (label proxylab.run)",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			e, err := connect(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer e.Close()
+			n, err := e.RemoveLeftovers(cmd.Context(), "")
+			fmt.Fprintf(cmd.OutOrStdout(), "removed %d container(s)\n", n)
+			return err
+		},
+	}
+}

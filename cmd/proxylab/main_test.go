@@ -1,0 +1,289 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
+
+	"github.com/proxylab/proxylab/lab"
+)
+
+// These tests run the real CLI binary against a real Docker engine: they
+// build the images, start containers on host networking and send load to
+// 127.0.0.1.
+
+var (
+	proxylabBin string
+	repoRoot    string
+)
+
+func TestMain(m *testing.M) {
+	var err error
+	if repoRoot, err = lab.FindRoot("."); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	dir, err := os.MkdirTemp("", "proxylab-cli-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	proxylabBin = filepath.Join(dir, "proxylab")
+	build := exec.Command("go", "build", "-o", proxylabBin, ".")
+	if out, err := build.CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "build proxylab: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// requireDocker skips only when this host has no Docker engine; `make test`
+// sets PROXYLAB_REQUIRE_DOCKER=1 after starting one, so there a missing
+// engine fails instead of quietly skipping.
+func requireDocker(t *testing.T) *lab.Engine {
+	t.Helper()
+	e, err := lab.Connect(context.Background())
+	if err != nil {
+		if os.Getenv("PROXYLAB_REQUIRE_DOCKER") == "1" {
+			t.Fatalf("PROXYLAB_REQUIRE_DOCKER=1 but: %v", err)
+		}
+		t.Skipf("host lacks a Docker engine (%v); run scripts/setup.sh", err)
+	}
+	t.Cleanup(func() { e.Close() })
+	return e
+}
+
+func proxylab(ctx context.Context, args ...string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, proxylabBin, args...)
+	cmd.Dir = repoRoot
+	return cmd
+}
+
+// onlyResultsFile returns the single results file in dir.
+func onlyResultsFile(t *testing.T, dir string) string {
+	t.Helper()
+	files, _ := filepath.Glob(filepath.Join(dir, "*.json"))
+	if len(files) != 1 {
+		t.Fatalf("want exactly one results file in %s, found %v", dir, files)
+	}
+	return files[0]
+}
+
+// checkSchema validates a results file against results/schema.json, which
+// refers to scenarios/schema.json for the echoed scenario.
+func checkSchema(t *testing.T, path string) {
+	t.Helper()
+	c := jsonschema.NewCompiler()
+	for _, rel := range []string{"results/schema.json", "scenarios/schema.json"} {
+		f, err := os.Open(filepath.Join(repoRoot, rel))
+		if err != nil {
+			t.Fatal(err)
+		}
+		doc, err := jsonschema.UnmarshalJSON(f)
+		f.Close()
+		if err != nil {
+			t.Fatalf("%s: %v", rel, err)
+		}
+		if err := c.AddResource("https://github.com/proxylab/proxylab/"+rel, doc); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sch, err := c.Compile("https://github.com/proxylab/proxylab/results/schema.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	inst, err := jsonschema.UnmarshalJSON(f)
+	if err != nil {
+		t.Fatalf("%s is not JSON: %v", path, err)
+	}
+	if err := sch.Validate(inst); err != nil {
+		t.Fatalf("%s does not match results/schema.json: %v", path, err)
+	}
+}
+
+func assertNoContainers(t *testing.T, e *lab.Engine, runID string) {
+	t.Helper()
+	left, err := e.Leftovers(context.Background(), runID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(left) > 0 {
+		e.RemoveLeftovers(context.Background(), runID)
+		t.Fatalf("%d container(s) labelled %s=%s remain after the run", len(left), lab.RunLabel, runID)
+	}
+}
+
+func TestCompareSmoke(t *testing.T) {
+	e := requireDocker(t)
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	defer cancel()
+	cmd := proxylab(ctx, "compare", "scenarios/smoke.yaml", "--results-dir", dir)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("proxylab compare: %v\n%s", err, out.String())
+	}
+	path := onlyResultsFile(t, dir)
+	checkSchema(t, path)
+	res, err := lab.ReadResults(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertNoContainers(t, e, res.RunID)
+
+	if !res.Complete || res.StopReason != "" {
+		t.Errorf("complete = %v (%q), want a complete run", res.Complete, res.StopReason)
+	}
+	if !strings.Contains(out.String(), path) {
+		t.Errorf("output does not name the results file %s:\n%s", path, out.String())
+	}
+	if len(res.Proxies) == 0 {
+		t.Fatal("no proxies in results")
+	}
+	for _, p := range res.Proxies {
+		if p.Image.SizeBytes <= 0 || p.BinaryBytes <= 0 || p.Image.ID == "" {
+			t.Errorf("%s: image %+v, binary %d bytes: want sizes > 0", p.Name, p.Image, p.BinaryBytes)
+		}
+		if len(p.Runs) != res.Scenario.Repeat {
+			t.Fatalf("%s: %d runs, want %d", p.Name, len(p.Runs), res.Scenario.Repeat)
+		}
+		for _, run := range p.Runs {
+			if run.Status != lab.RunOK || len(run.Steps) != len(res.Scenario.Load.Steps) {
+				t.Fatalf("%s repetition %d: status %s (%s), %d steps", p.Name, run.Repetition, run.Status, run.Error, len(run.Steps))
+			}
+			for i, st := range run.Steps {
+				if st.Requests == 0 || st.Success != 1.0 {
+					t.Errorf("%s step %d: %d requests, success %v (codes %v, errors %v)", p.Name, i+1, st.Requests, st.Success, st.StatusCodes, st.Errors)
+				}
+				// The smoke rate is one any machine holds; falling more than 5%
+				// short means the lab, not the machine, is broken.
+				if st.AchievedRate < 0.95*st.TargetRate || st.AchievedRate > 1.05*st.TargetRate {
+					t.Errorf("%s step %d: achieved %.1f/s, want within 5%% of %.0f/s", p.Name, i+1, st.AchievedRate, st.TargetRate)
+				}
+				if st.Resources == nil || st.Resources.ProxyPeakRSSBytes <= 0 {
+					t.Errorf("%s step %d: resources %+v, want the proxy's usage", p.Name, i+1, st.Resources)
+				}
+				if st.Latency.P50 <= 0 || st.Latency.Histogram == "" {
+					t.Errorf("%s step %d: latency %+v", p.Name, i+1, st.Latency)
+				}
+			}
+		}
+		if len(p.Summary) != len(res.Scenario.Load.Steps) {
+			t.Errorf("%s: %d summary rows, want %d", p.Name, len(p.Summary), len(res.Scenario.Load.Steps))
+		}
+	}
+}
+
+func TestCompareInterrupt(t *testing.T) {
+	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
+		t.Run(sig.String(), func(t *testing.T) { interrupt(t, sig) })
+	}
+}
+
+// interrupt sends sig in the middle of a long step and checks that the run
+// leaves nothing behind and keeps what it measured.
+func interrupt(t *testing.T, sig syscall.Signal) {
+	e := requireDocker(t)
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := proxylab(ctx, "compare", "cmd/proxylab/testdata/long.yaml", "--results-dir", dir)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = cmd.Stdout
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var seen strings.Builder
+	sc := bufio.NewScanner(stdout)
+	sent := false
+	for sc.Scan() {
+		line := sc.Text()
+		seen.WriteString(line + "\n")
+		// Plain-line progress from inside the measured step: containers and
+		// load are live now.
+		if !sent && strings.Contains(line, "step 1/1") && strings.Contains(line, "live") {
+			if err := cmd.Process.Signal(sig); err != nil {
+				t.Fatal(err)
+			}
+			sent = true
+		}
+	}
+	err = cmd.Wait()
+	if !sent {
+		t.Fatalf("the run never reached its step:\n%s", seen.String())
+	}
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 130 {
+		t.Fatalf("exit: %v, want status 130\n%s", err, seen.String())
+	}
+	path := onlyResultsFile(t, dir)
+	checkSchema(t, path)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res lab.Results
+	if err := json.Unmarshal(b, &res); err != nil {
+		t.Fatalf("partial results are not valid JSON: %v", err)
+	}
+	assertNoContainers(t, e, res.RunID)
+	if res.Complete {
+		t.Error(`interrupted run says "complete": true`)
+	}
+	if !strings.Contains(res.StopReason, "interrupted by") {
+		t.Errorf("stop_reason %q does not say it was interrupted", res.StopReason)
+	}
+	run := res.Proxies[0].Runs[0]
+	if run.Status != lab.RunInterrupted || len(run.Steps) != 1 || !run.Steps[0].Interrupted || run.Steps[0].Requests == 0 {
+		t.Errorf("run %+v: want the interrupted step kept with its requests", run)
+	}
+}
+
+func TestValidate(t *testing.T) {
+	cases := []struct {
+		file     string
+		wantCode int
+		want     string
+	}{
+		{"scenarios/smoke.yaml", 0, "smoke.yaml: ok"},
+		{"cmd/proxylab/testdata/typo.yaml", 2, "typo.yaml:8:3"},
+	}
+	for _, c := range cases {
+		t.Run(filepath.Base(c.file), func(t *testing.T) {
+			out, err := proxylab(context.Background(), "validate", c.file).CombinedOutput()
+			code := 0
+			var ee *exec.ExitError
+			if errors.As(err, &ee) {
+				code = ee.ExitCode()
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			if code != c.wantCode || !strings.Contains(string(out), c.want) {
+				t.Errorf("validate %s: exit %d, output:\n%s\nwant exit %d and %q", c.file, code, out, c.wantCode, c.want)
+			}
+		})
+	}
+}

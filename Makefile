@@ -34,7 +34,8 @@ build: setup proxylab
 
 ## test: static checks, unit tests and the integration tests against a real Docker engine
 test: setup vet fmt-check
-	PROXYLAB_REQUIRE_DOCKER=1 $(GO) test -count=1 -timeout 20m ./...
+	# -p 1: the integration tests share the fixed ports of DESIGN.md.
+	PROXYLAB_REQUIRE_DOCKER=1 $(GO) test -p 1 -count=1 -timeout 20m ./...
 
 vet:
 	$(GO) vet ./...

@@ -33,8 +33,8 @@ build: setup proxylab
 	$(PROXYLAB) build
 
 ## test: static checks, unit tests and the integration tests against a real Docker engine
+## (-p 1: the integration tests share the fixed ports of DESIGN.md)
 test: setup vet fmt-check
-	# -p 1: the integration tests share the fixed ports of DESIGN.md.
 	PROXYLAB_REQUIRE_DOCKER=1 $(GO) test -p 1 -count=1 -timeout 20m ./...
 
 vet:

@@ -52,44 +52,44 @@ docker_answers() { command -v docker >/dev/null 2>&1 && timeout 10 docker info >
 
 if docker_answers; then
 	say "docker engine answers ($(docker version --format '{{.Server.Version}}' 2>/dev/null))"
+elif [ "$(id -u)" -ne 0 ] && [ -S /var/run/docker.sock ] && pgrep -x dockerd >/dev/null 2>&1; then
+	# The engine runs, but this user may not use its socket.
+	todo+=("usermod -aG docker $(id -un)   # then log in again")
 else
 	if ! command -v dockerd >/dev/null 2>&1; then
 		say "no Docker engine installed: installing Debian's docker.io"
-		if command -v apt-get >/dev/null 2>&1; then
-			privileged env DEBIAN_FRONTEND=noninteractive apt-get update -qq &&
-				privileged env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io ||
-				die "apt-get install docker.io failed"
-		else
+		command -v apt-get >/dev/null 2>&1 ||
 			die "no Docker engine and no apt-get: install Docker with your distribution's package manager"
-		fi
+		privileged env DEBIAN_FRONTEND=noninteractive apt-get update -qq &&
+			privileged env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io ||
+			die "apt-get install docker.io failed"
 	fi
-	if [ "${AS_ROOT[0]:-}" != none ]; then
-		# No bridge and no iptables rules: the lab only uses host networking, and a
-		# daemon that rewrites the host's firewall would change what is measured.
+	# No bridge and no iptables rules: the lab only uses host networking, and a
+	# daemon that rewrites the host's firewall would change what is measured.
+	start_dockerd="nohup setsid dockerd --bridge=none --iptables=false >>$DOCKERD_LOG 2>&1 </dev/null &"
+	if [ "${AS_ROOT[0]:-}" = none ]; then
+		todo+=("$start_dockerd")
+	else
 		say "starting dockerd --bridge=none --iptables=false (log: $DOCKERD_LOG)"
-		privileged sh -c "nohup setsid dockerd --bridge=none --iptables=false >>'$DOCKERD_LOG' 2>&1 </dev/null &"
+		privileged sh -c "$start_dockerd"
 		for _ in $(seq 1 60); do
 			docker_answers && break
 			sleep 0.5
 		done
 		docker_answers || die "dockerd did not answer within 30 s; see $DOCKERD_LOG"
 		say "docker engine answers"
-	else
-		todo+=("nohup setsid dockerd --bridge=none --iptables=false >>$DOCKERD_LOG 2>&1 &")
 	fi
 fi
 
-# A user who is neither root nor in the docker group cannot reach the socket
-# even when the engine runs.
-if [ "${AS_ROOT[0]:-}" != none ] && [ "$(id -u)" -ne 0 ] && ! docker_answers; then
-	todo+=("usermod -aG docker $(id -un)   # then log in again")
-fi
-
 # --- tracefs (the eBPF tracepoint fallback needs it) ---------------------------
-if [ -e /sys/kernel/tracing/events ]; then
+# /proc/mounts rather than the folder's contents: tracefs is not readable by
+# ordinary users even when it is mounted.
+if grep -qs ' /sys/kernel/tracing tracefs ' /proc/mounts; then
 	:
 elif [ -d /sys/kernel/tracing ]; then
-	say "mounting tracefs on /sys/kernel/tracing"
+	if [ "${AS_ROOT[0]:-}" != none ]; then
+		say "mounting tracefs on /sys/kernel/tracing"
+	fi
 	privileged mount -t tracefs nodev /sys/kernel/tracing ||
 		say "warning: could not mount tracefs; tracepoint probes will not attach"
 else

@@ -97,7 +97,7 @@ else
 fi
 
 if [ ${#todo[@]} -gt 0 ]; then
-	echo "setup: not root and no sudo: run these commands as root, then try again:" >&2
+	echo "setup: these steps need root (or a new login): run them, then try again:" >&2
 	for c in "${todo[@]}"; do echo "    $c" >&2; done
 	exit 1
 fi

@@ -10,11 +10,13 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/pkg/stdcopy"
+	"golang.org/x/sys/unix"
 )
 
 // RunLabel marks every container a run starts, so `proxylab cleanup` and a
@@ -105,8 +107,11 @@ func (c *Container) Exited(ctx context.Context) (bool, string) {
 		return false, ""
 	}
 	s := fmt.Sprintf("exited with code %d", insp.State.ExitCode)
-	if insp.State.OOMKilled {
+	switch code := insp.State.ExitCode; {
+	case insp.State.OOMKilled:
 		s += " (killed: out of memory)"
+	case code > 128 && code < 128+65:
+		s += " (killed by " + unix.SignalName(syscall.Signal(code-128)) + ")"
 	}
 	return true, s
 }

@@ -4,6 +4,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -54,5 +55,35 @@ func TestWriteKeepsOldFileOnFailure(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(path); string(b) != "old" {
 		t.Errorf("file now %q, want the old content", b)
+	}
+}
+
+// The schema check must be able to fail: each edit breaks a real file in
+// one way a careless change to the Go types would.
+func TestValidateResultsRejects(t *testing.T) {
+	good, err := os.ReadFile("testdata/results-complete.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct{ name, from, to string }{
+		{"missing complete", `"complete": true,`, ``},
+		{"success above 1", `"success": 1,`, `"success": 1.5,`},
+		{"unknown key", `"schema_version": 1,`, `"schema_version": 1, "extra": 0,`},
+		{"wrong schema version", `"schema_version": 1,`, `"schema_version": 2,`},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			bad := strings.Replace(string(good), c.from, c.to, 1)
+			if bad == string(good) {
+				t.Fatalf("fixture has no %q", c.from)
+			}
+			path := filepath.Join(t.TempDir(), "bad.json")
+			if err := os.WriteFile(path, []byte(bad), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if err := ValidateResults("..", path); err == nil {
+				t.Error("schema accepted the broken file")
+			}
+		})
 	}
 }

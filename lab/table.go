@@ -12,7 +12,13 @@ import (
 // read as the proxy's capacity.
 func PrintTable(w io.Writer, r *Results) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "proxy\tstep\ttarget/s\tachieved/s\tsuccess\tp50\tp99\tp99.9\tmax\tCPU s\tpeak RSS\tn\t")
+	rows := 0
+	for _, p := range r.Proxies {
+		rows += len(p.Summary)
+	}
+	if rows > 0 {
+		fmt.Fprintln(tw, "proxy\tstep\ttarget/s\tachieved/s\tsuccess\tp50\tp99\tp99.9\tmax\tCPU s\tpeak RSS\tn\t")
+	}
 	for _, p := range r.Proxies {
 		for _, s := range p.Summary {
 			fmt.Fprintf(tw, "%s\t%d\t%.0f\t%.1f\t%s\t%s\t%s\t%s\t%s\t%.2f\t%s\t%d\t\n",

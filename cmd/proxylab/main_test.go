@@ -15,8 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/santhosh-tekuri/jsonschema/v6"
-
 	"github.com/proxylab/proxylab/lab"
 )
 
@@ -83,40 +81,10 @@ func onlyResultsFile(t *testing.T, dir string) string {
 	return files[0]
 }
 
-// checkSchema validates a results file against results/schema.json, which
-// refers to scenarios/schema.json for the echoed scenario.
 func checkSchema(t *testing.T, path string) {
 	t.Helper()
-	c := jsonschema.NewCompiler()
-	for _, rel := range []string{"results/schema.json", "scenarios/schema.json"} {
-		f, err := os.Open(filepath.Join(repoRoot, rel))
-		if err != nil {
-			t.Fatal(err)
-		}
-		doc, err := jsonschema.UnmarshalJSON(f)
-		f.Close()
-		if err != nil {
-			t.Fatalf("%s: %v", rel, err)
-		}
-		if err := c.AddResource("https://github.com/proxylab/proxylab/"+rel, doc); err != nil {
-			t.Fatal(err)
-		}
-	}
-	sch, err := c.Compile("https://github.com/proxylab/proxylab/results/schema.json")
-	if err != nil {
+	if err := lab.ValidateResults(repoRoot, path); err != nil {
 		t.Fatal(err)
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	inst, err := jsonschema.UnmarshalJSON(f)
-	if err != nil {
-		t.Fatalf("%s is not JSON: %v", path, err)
-	}
-	if err := sch.Validate(inst); err != nil {
-		t.Fatalf("%s does not match results/schema.json: %v", path, err)
 	}
 }
 
@@ -285,5 +253,73 @@ func TestValidate(t *testing.T) {
 				t.Errorf("validate %s: exit %d, output:\n%s\nwant exit %d and %q", c.file, code, out, c.wantCode, c.want)
 			}
 		})
+	}
+}
+
+// A proxy that dies under load is recorded as failed with its last log
+// lines, and the run still writes its file and cleans up.
+func TestProxyDiesMidRun(t *testing.T) {
+	e := requireDocker(t)
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := proxylab(ctx, "compare", "cmd/proxylab/testdata/long.yaml", "--results-dir", dir)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = cmd.Stdout
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var seen strings.Builder
+	sc := bufio.NewScanner(stdout)
+	killed := false
+	for sc.Scan() {
+		line := sc.Text()
+		seen.WriteString(line + "\n")
+		if !killed && strings.Contains(line, "step 1/1") && strings.Contains(line, "live") {
+			// The docker CLI, not the lab, does the killing: this is what an
+			// OOM kill or a crash looks like from the lab's side.
+			ids, err := exec.Command("docker", "ps", "-q", "--filter", "label="+lab.RunLabel, "--filter", "label=proxylab.component=go").Output()
+			if err != nil || len(bytes.TrimSpace(ids)) == 0 {
+				t.Fatalf("find the proxy container: %v %q", err, ids)
+			}
+			if out, err := exec.Command("docker", "kill", strings.TrimSpace(string(ids))).CombinedOutput(); err != nil {
+				t.Fatalf("docker kill: %v %s", err, out)
+			}
+			killed = true
+		}
+	}
+	err = cmd.Wait()
+	if !killed {
+		t.Fatalf("the run never reached its step:\n%s", seen.String())
+	}
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 1 {
+		t.Fatalf("exit: %v, want status 1\n%s", err, seen.String())
+	}
+	path := onlyResultsFile(t, dir)
+	checkSchema(t, path)
+	res, err := lab.ReadResults(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertNoContainers(t, e, res.RunID)
+	if res.Complete || !strings.Contains(res.StopReason, "failed") {
+		t.Errorf("complete %v, stop_reason %q: want an incomplete run that names the failure", res.Complete, res.StopReason)
+	}
+	run := res.Proxies[0].Runs[0]
+	if run.Status != lab.RunFailed || !strings.Contains(run.Error, "exited with code 137") {
+		t.Errorf("run status %s, error %q: want failed, exited with code 137", run.Status, run.Error)
+	}
+	if !strings.Contains(strings.Join(run.LastLogs, "\n"), "proxylab-go-proxy") {
+		t.Errorf("last_logs %q: want the proxy's start-up line", run.LastLogs)
+	}
+	if len(run.Steps) != 1 || run.Steps[0].Requests == 0 {
+		t.Errorf("steps %+v: want the step measured until the proxy died", run.Steps)
+	}
+	if !strings.Contains(seen.String(), "go repetition 1 failed") {
+		t.Errorf("table does not report the failure:\n%s", seen.String())
 	}
 }

@@ -25,14 +25,16 @@ func closest(key string, candidates []string) string {
 	return best
 }
 
-// editDistance is the Levenshtein distance over bytes; keys are ASCII.
+// editDistance is the optimal-string-alignment distance over bytes (keys
+// are ASCII): Levenshtein plus swapping two neighbours as one edit, the
+// commonest typing slip ("mdoe" for "mode").
 func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
+	rows := [3][]int{make([]int, len(b)+1), make([]int, len(b)+1), make([]int, len(b)+1)}
+	for j := range rows[1] {
+		rows[1][j] = j
 	}
 	for i := 1; i <= len(a); i++ {
+		prev2, prev, cur := rows[0], rows[1], rows[2]
 		cur[0] = i
 		for j := 1; j <= len(b); j++ {
 			cost := 1
@@ -40,8 +42,11 @@ func editDistance(a, b string) int {
 				cost = 0
 			}
 			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
+				cur[j] = min(cur[j], prev2[j-2]+1)
+			}
 		}
-		prev, cur = cur, prev
+		rows[0], rows[1], rows[2] = prev, cur, prev2
 	}
-	return prev[len(b)]
+	return rows[1][len(b)]
 }

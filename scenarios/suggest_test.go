@@ -15,6 +15,8 @@ func TestClosest(t *testing.T) {
 		{"keep_alive", load, "keepalive"},
 		{"step", load, "steps"},
 		{"serach", load, "search"},
+		{"mdoe", []string{"enabled", "mode", "perf_buffer_pages"}, "mode"},
+		{"rtae", step, "rate"},
 		{"body-bytes", load, "body_bytes"},
 		{"rat", step, "rate"},
 		{"rates", step, "rate"},

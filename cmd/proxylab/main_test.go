@@ -237,7 +237,7 @@ func TestValidate(t *testing.T) {
 		want     string
 	}{
 		{"scenarios/smoke.yaml", 0, "smoke.yaml: ok"},
-		{"cmd/proxylab/testdata/typo.yaml", 2, "typo.yaml:8:3"},
+		{"cmd/proxylab/testdata/typo.yaml", 2, `typo.yaml:8:3: probes: unknown key "mdoe"`},
 	}
 	for _, c := range cases {
 		t.Run(filepath.Base(c.file), func(t *testing.T) {

@@ -168,10 +168,11 @@ func TestCompareInterrupt(t *testing.T) {
 	}
 }
 
-// interrupt sends sig in the middle of a long step and checks that the run
-// leaves nothing behind and keeps what it measured.
-func interrupt(t *testing.T, sig syscall.Signal) {
-	e := requireDocker(t)
+// duringStep runs the long scenario, calls act once the measured step is
+// under way (plain-line progress from inside it: containers and load are
+// live), and returns the exit code, the output and the results file.
+func duringStep(t *testing.T, act func(cmd *exec.Cmd)) (code int, output, path string) {
+	t.Helper()
 	dir := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
@@ -186,29 +187,42 @@ func interrupt(t *testing.T, sig syscall.Signal) {
 	}
 	var seen strings.Builder
 	sc := bufio.NewScanner(stdout)
-	sent := false
+	acted := false
 	for sc.Scan() {
 		line := sc.Text()
 		seen.WriteString(line + "\n")
-		// Plain-line progress from inside the measured step: containers and
-		// load are live now.
-		if !sent && strings.Contains(line, "step 1/1") && strings.Contains(line, "live") {
-			if err := cmd.Process.Signal(sig); err != nil {
-				t.Fatal(err)
-			}
-			sent = true
+		if !acted && strings.Contains(line, "step 1/1") && strings.Contains(line, "live") {
+			act(cmd)
+			acted = true
 		}
 	}
 	err = cmd.Wait()
-	if !sent {
+	if !acted {
 		t.Fatalf("the run never reached its step:\n%s", seen.String())
 	}
 	var ee *exec.ExitError
-	if !errors.As(err, &ee) || ee.ExitCode() != 130 {
-		t.Fatalf("exit: %v, want status 130\n%s", err, seen.String())
+	if errors.As(err, &ee) {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
 	}
-	path := onlyResultsFile(t, dir)
+	path = onlyResultsFile(t, dir)
 	checkSchema(t, path)
+	return code, seen.String(), path
+}
+
+// interrupt sends sig in the middle of a long step and checks that the run
+// leaves nothing behind and keeps what it measured.
+func interrupt(t *testing.T, sig syscall.Signal) {
+	e := requireDocker(t)
+	code, out, path := duringStep(t, func(cmd *exec.Cmd) {
+		if err := cmd.Process.Signal(sig); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if code != 130 {
+		t.Fatalf("exit status %d, want 130\n%s", code, out)
+	}
 	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
@@ -260,47 +274,20 @@ func TestValidate(t *testing.T) {
 // lines, and the run still writes its file and cleans up.
 func TestProxyDiesMidRun(t *testing.T) {
 	e := requireDocker(t)
-	dir := t.TempDir()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	cmd := proxylab(ctx, "compare", "cmd/proxylab/testdata/long.yaml", "--results-dir", dir)
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = cmd.Stdout
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	var seen strings.Builder
-	sc := bufio.NewScanner(stdout)
-	killed := false
-	for sc.Scan() {
-		line := sc.Text()
-		seen.WriteString(line + "\n")
-		if !killed && strings.Contains(line, "step 1/1") && strings.Contains(line, "live") {
-			// The docker CLI, not the lab, does the killing: this is what an
-			// OOM kill or a crash looks like from the lab's side.
-			ids, err := exec.Command("docker", "ps", "-q", "--filter", "label="+lab.RunLabel, "--filter", "label=proxylab.component=go").Output()
-			if err != nil || len(bytes.TrimSpace(ids)) == 0 {
-				t.Fatalf("find the proxy container: %v %q", err, ids)
-			}
-			if out, err := exec.Command("docker", "kill", strings.TrimSpace(string(ids))).CombinedOutput(); err != nil {
-				t.Fatalf("docker kill: %v %s", err, out)
-			}
-			killed = true
+	code, out, path := duringStep(t, func(*exec.Cmd) {
+		// The docker CLI, not the lab, does the killing: this is what an OOM
+		// kill or a crash looks like from the lab's side.
+		ids, err := exec.Command("docker", "ps", "-q", "--filter", "label="+lab.RunLabel, "--filter", "label=proxylab.component=go").Output()
+		if err != nil || len(bytes.TrimSpace(ids)) == 0 {
+			t.Fatalf("find the proxy container: %v %q", err, ids)
 		}
+		if out, err := exec.Command("docker", "kill", strings.TrimSpace(string(ids))).CombinedOutput(); err != nil {
+			t.Fatalf("docker kill: %v %s", err, out)
+		}
+	})
+	if code != 1 {
+		t.Fatalf("exit status %d, want 1\n%s", code, out)
 	}
-	err = cmd.Wait()
-	if !killed {
-		t.Fatalf("the run never reached its step:\n%s", seen.String())
-	}
-	var ee *exec.ExitError
-	if !errors.As(err, &ee) || ee.ExitCode() != 1 {
-		t.Fatalf("exit: %v, want status 1\n%s", err, seen.String())
-	}
-	path := onlyResultsFile(t, dir)
-	checkSchema(t, path)
 	res, err := lab.ReadResults(path)
 	if err != nil {
 		t.Fatal(err)
@@ -319,7 +306,7 @@ func TestProxyDiesMidRun(t *testing.T) {
 	if len(run.Steps) != 1 || run.Steps[0].Requests == 0 {
 		t.Errorf("steps %+v: want the step measured until the proxy died", run.Steps)
 	}
-	if !strings.Contains(seen.String(), "go repetition 1 failed") {
-		t.Errorf("table does not report the failure:\n%s", seen.String())
+	if !strings.Contains(out, "go repetition 1 failed") {
+		t.Errorf("table does not report the failure:\n%s", out)
 	}
 }

@@ -48,9 +48,9 @@ fmt-check:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
-## cleanup: remove containers a crashed run left behind
+## cleanup: remove containers a crashed run left behind and images of earlier builds
 cleanup: proxylab
-	$(PROXYLAB) cleanup
+	$(PROXYLAB) cleanup --images
 
 clean:
 	rm -rf bin

@@ -51,6 +51,25 @@ func TestEngineBuildsAndRunsHardenedContainer(t *testing.T) {
 		t.Errorf("second build: reused %v, id %s vs %s", again.Reused, again.ImageID, a.ImageID)
 	}
 
+	// An earlier build of other content leaves its image behind, which
+	// RemoveOldImages must take away while keeping the newest.
+	old, err := (&Builder{Root: root, Engine: e, Version: "test-old"}).Build(ctx, Upstream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Build(ctx, Upstream); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.RemoveOldImages(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.cli.ImageInspect(ctx, old.ImageTag); err == nil {
+		t.Errorf("image %s of an earlier build survived RemoveOldImages", old.ImageTag)
+	}
+	if _, err := e.cli.ImageInspect(ctx, a.ImageTag); err != nil {
+		t.Errorf("the newest image %s was removed: %v", a.ImageTag, err)
+	}
+
 	runID := "enginetest" + time.Now().Format("150405")
 	t.Cleanup(func() { e.RemoveLeftovers(context.Background(), runID) })
 	c, err := e.Start(ctx, ContainerSpec{

@@ -142,9 +142,13 @@ func newBuild(g *globals) *cobra.Command {
 }
 
 func newCleanup() *cobra.Command {
-	return &cobra.Command{
+	var images bool
+	cmd := &cobra.Command{
 		Use:   "cleanup",
 		Short: "Remove every container a proxylab run left behind (label proxylab.run)",
+		Long: `cleanup force-removes every container labelled proxylab.run, which only a
+killed run (kill -9, a crash) leaves behind. With --images it also removes the
+images of earlier builds, keeping proxylab/<name>:latest of each component.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			e, err := connect(cmd.Context())
 			if err != nil {
@@ -153,7 +157,14 @@ func newCleanup() *cobra.Command {
 			defer e.Close()
 			n, err := e.RemoveLeftovers(cmd.Context(), "")
 			fmt.Fprintf(cmd.OutOrStdout(), "removed %d container(s)\n", n)
+			if err != nil || !images {
+				return err
+			}
+			n, err = e.RemoveOldImages(cmd.Context())
+			fmt.Fprintf(cmd.OutOrStdout(), "removed %d image(s) of earlier builds\n", n)
 			return err
 		},
 	}
+	cmd.Flags().BoolVar(&images, "images", false, "also remove images of earlier builds (keeps proxylab/<name>:latest)")
+	return cmd
 }

@@ -252,7 +252,7 @@ func TestStatsCountsConnections(t *testing.T) {
 	addr := startUpstream(t, defaultConfig())
 	for _, conns := range []int{1, 4} {
 		t.Run(strconv.Itoa(conns), func(t *testing.T) {
-			before := stats(t, addr)
+			before, reqBefore := stats(t, addr)
 			for range conns {
 				c := dial(t, addr)
 				br := bufio.NewReader(c)
@@ -263,15 +263,20 @@ func TestStatsCountsConnections(t *testing.T) {
 				c.Close()
 			}
 			// The stats request itself arrives on one more connection.
-			if got, want := stats(t, addr), before+uint64(conns)+1; got != want {
+			got, reqs := stats(t, addr)
+			if want := before + uint64(conns) + 1; got != want {
 				t.Fatalf("connections_accepted %d, want %d", got, want)
+			}
+			// /stats itself is not counted as a request.
+			if want := reqBefore + uint64(conns)*3; reqs != want {
+				t.Fatalf("requests %d, want %d", reqs, want)
 			}
 		})
 	}
 }
 
 // stats asks /stats on a fresh connection.
-func stats(t *testing.T, addr string) uint64 {
+func stats(t *testing.T, addr string) (accepted, requests uint64) {
 	t.Helper()
 	c := dial(t, addr)
 	defer c.Close()
@@ -281,11 +286,41 @@ func stats(t *testing.T, addr string) uint64 {
 	}
 	var s struct {
 		Accepted *uint64 `json:"connections_accepted"`
+		Requests *uint64 `json:"requests"`
 	}
-	if err := json.Unmarshal(body, &s); err != nil || s.Accepted == nil {
+	if err := json.Unmarshal(body, &s); err != nil || s.Accepted == nil || s.Requests == nil {
 		t.Fatalf("/stats answered %q (%v)", body, err)
 	}
-	return *s.Accepted
+	return *s.Accepted, *s.Requests
+}
+
+// The broken answers stand in for an origin that dies mid-response or
+// does not speak HTTP; a proxy must turn both into 502 or a closed stream.
+func TestBrokenResponses(t *testing.T) {
+	addr := startUpstream(t, defaultConfig())
+	cases := []struct {
+		target string
+		want   string // everything the connection carries before it closes
+	}{
+		{"/?size=30&abort_after=4", "HTTP/1.1 200 OK\r\nContent-Length: 30\r\n\r\nabcd"},
+		{"/?size=3&abort_after=9", "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc"},
+		{"/?garbage=1", "this is not an HTTP response\r\n\r\n"},
+	}
+	for _, c := range cases {
+		t.Run(c.target, func(t *testing.T) {
+			conn := dial(t, addr)
+			defer conn.Close()
+			conn.SetDeadline(time.Now().Add(5 * time.Second))
+			fmt.Fprintf(conn, "GET %s HTTP/1.1\r\nHost: origin\r\n\r\n", c.target)
+			got, err := io.ReadAll(conn)
+			if err != nil {
+				t.Fatalf("read: %v (the connection must be closed, not left hanging)", err)
+			}
+			if string(got) != c.want {
+				t.Errorf("got %q, want %q", got, c.want)
+			}
+		})
+	}
 }
 
 func TestRouteOf(t *testing.T) {

@@ -16,10 +16,15 @@ type overrides struct {
 	delay   time.Duration
 	status  int
 	chunked bool
+	// abortAfter >= 0 sends a head announcing size bytes, then only
+	// abortAfter of them, and closes: an origin dying mid-response.
+	abortAfter int
+	// garbage answers bytes that are not HTTP and closes.
+	garbage bool
 }
 
 func parseOverrides(args *fasthttp.Args, defaultSize int) (overrides, error) {
-	o := overrides{size: defaultSize, status: fasthttp.StatusOK}
+	o := overrides{size: defaultSize, status: fasthttp.StatusOK, abortAfter: -1}
 	if args.Len() == 0 {
 		return o, nil
 	}
@@ -54,6 +59,17 @@ func parseOverrides(args *fasthttp.Args, defaultSize int) (overrides, error) {
 		default:
 			return o, fmt.Errorf("chunked must be 0 or 1")
 		}
+	}
+	if args.Has("abort_after") {
+		if o.abortAfter, err = uintArg(args, "abort_after", maxBodyBytes); err != nil {
+			return o, err
+		}
+	}
+	if args.Has("garbage") {
+		if string(args.Peek("garbage")) != "1" {
+			return o, fmt.Errorf("garbage must be 1")
+		}
+		o.garbage = true
 	}
 	return o, nil
 }

@@ -12,6 +12,17 @@ import (
 // shutdownGrace is how long in-flight requests may run after SIGTERM.
 const shutdownGrace = 5 * time.Second
 
+const (
+	// requestReadTimeout bounds reading one request, head and body, from
+	// its first byte. fasthttp waits for CRLFCRLF to end a head, so a head
+	// whose lines end in bare LF would otherwise hold its connection
+	// forever; after this it is answered 408, as any stalled head is.
+	requestReadTimeout = 5 * time.Second
+	// idleTimeout is how long a keep-alive connection may wait for its next
+	// request; long, so that the pauses of a benchmark never close one.
+	idleTimeout = 2 * time.Minute
+)
+
 // quietLogger drops fasthttp's own log lines: the contract allows no
 // per-request logging, and fasthttp logs per failed connection.
 type quietLogger struct{}
@@ -33,6 +44,8 @@ func newServer(cfg config, p *proxy) *fasthttp.Server {
 		NoDefaultDate:                 true,
 		NoDefaultContentType:          true,
 		CloseOnShutdown:               true,
+		ReadTimeout:                   requestReadTimeout,
+		IdleTimeout:                   idleTimeout,
 	}
 }
 
@@ -45,6 +58,8 @@ func parseFailed(ctx *fasthttp.RequestCtx, err error) {
 		ctx.Error("request header too large\n", fasthttp.StatusRequestHeaderFieldsTooLarge)
 	case errors.Is(err, fasthttp.ErrBodyTooLarge):
 		ctx.Error("request body too large\n", fasthttp.StatusRequestEntityTooLarge)
+	case isTimeout(err):
+		ctx.Error("request timeout\n", fasthttp.StatusRequestTimeout)
 	default:
 		ctx.Error("bad request\n", fasthttp.StatusBadRequest)
 	}

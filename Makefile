@@ -9,7 +9,7 @@ LDFLAGS := -X main.version=$(VERSION)
 PROXYLAB := bin/proxylab
 SCENARIO ?= scenarios/default.yaml
 
-.PHONY: all setup proxylab compare smoke build test vet fmt-check bench cleanup clean
+.PHONY: all setup proxylab compare smoke build conformance test vet fmt-check bench cleanup clean
 
 all: proxylab
 
@@ -31,6 +31,10 @@ smoke: setup proxylab
 ## build: build binaries and scratch images (also tags proxylab/<name>:latest for compose.yaml)
 build: setup proxylab
 	$(PROXYLAB) build
+
+## conformance: check every proxy against the proxy contract; prints a Markdown matrix
+conformance: proxylab
+	$(PROXYLAB) verify
 
 ## test: static checks, unit tests and the integration tests against a real Docker engine
 ## (-p 1: the integration tests share the fixed ports of DESIGN.md)

@@ -66,11 +66,50 @@ func goBuild(b *Builder, c Component) buildFunc {
 	}
 }
 
-// Build compiles c and makes sure an image holding exactly that binary
-// exists. Images are tagged by the content hash of Dockerfile and binary, so
-// an unchanged component is not rebuilt and a results file names the exact
-// image that was measured.
+// rustTarget is the only target the lab builds Rust for: static glibc
+// x86-64, so the binary runs in a scratch image.
+const rustTarget = "x86_64-unknown-linux-gnu"
+
+// cargoBuild compiles a Cargo project with its committed Cargo.lock into a
+// static binary. Crates are fetched once into cargo's own cache, and the
+// target folder is kept under .cache/ so rebuilds are incremental.
+func cargoBuild(b *Builder, c Component) buildFunc {
+	return func(ctx context.Context, out string) error {
+		targetDir := filepath.Join(b.Root, ".cache", "cargo-target")
+		cmd := exec.CommandContext(ctx, "cargo", "build", "--release", "--locked", "--target", rustTarget, "--target-dir", targetDir)
+		cmd.Dir = filepath.Join(b.Root, c.Dir)
+		cmd.Env = append(os.Environ(), "RUSTFLAGS=-C target-feature=+crt-static", "PROXYLAB_VERSION="+b.Version)
+		if o, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("cargo build in %s/: %v\n%s", c.Dir, err, o)
+		}
+		bin, err := os.ReadFile(filepath.Join(targetDir, rustTarget, "release", c.Binary))
+		if err != nil {
+			return err
+		}
+		// Rename, not overwrite: a running copy of the old binary would make
+		// writing in place fail with "text file busy".
+		if err := os.WriteFile(out+".tmp", bin, 0o755); err != nil {
+			return err
+		}
+		return os.Rename(out+".tmp", out)
+	}
+}
+
+// Build compiles c and, when the Builder has an engine, makes sure an image
+// holding exactly that binary exists.
 func (b *Builder) Build(ctx context.Context, c Component) (*Artifact, error) {
+	a, err := b.Binary(ctx, c)
+	if err != nil || b.Engine == nil {
+		return a, err
+	}
+	return a, b.Image(ctx, a)
+}
+
+// Binary compiles c into bin/ and names the image it belongs in. Images are
+// tagged by the content hash of Dockerfile and binary, so an unchanged
+// component is not rebuilt and a results file names the exact image that
+// was measured.
+func (b *Builder) Binary(ctx context.Context, c Component) (*Artifact, error) {
 	bin := filepath.Join(b.Root, "bin", c.Binary)
 	if err := os.MkdirAll(filepath.Dir(bin), 0o755); err != nil {
 		return nil, err
@@ -90,24 +129,33 @@ func (b *Builder) Build(ctx context.Context, c Component) (*Artifact, error) {
 	h := sha256.New()
 	h.Write(dockerfile)
 	h.Write(binary)
-	a := &Artifact{
+	return &Artifact{
 		Component:   c,
 		BinaryPath:  bin,
 		BinaryBytes: int64(len(binary)),
 		ImageTag:    "proxylab/" + c.Name + ":" + hex.EncodeToString(h.Sum(nil))[:16],
+	}, nil
+}
+
+// Image builds (or finds) the scratch image of a built binary and points
+// proxylab/<name>:latest at it: the moving tag is what compose.yaml runs,
+// while the lab itself always runs the content-addressed tag.
+func (b *Builder) Image(ctx context.Context, a *Artifact) error {
+	dockerfile, err := os.ReadFile(filepath.Join(b.Root, a.Dir, "Dockerfile"))
+	if err != nil {
+		return err
 	}
-	if b.Engine == nil {
-		return a, nil
+	binary, err := os.ReadFile(a.BinaryPath)
+	if err != nil {
+		return err
 	}
 	if err := b.image(ctx, a, dockerfile, binary); err != nil {
-		return nil, err
+		return err
 	}
-	// The moving tag is what compose.yaml runs; the lab itself always runs
-	// the content-addressed tag.
 	if err := b.Engine.cli.ImageTag(ctx, a.ImageTag, a.LatestTag()); err != nil {
-		return nil, fmt.Errorf("tag %s: %w", a.LatestTag(), err)
+		return fmt.Errorf("tag %s: %w", a.LatestTag(), err)
 	}
-	return a, nil
+	return nil
 }
 
 func (b *Builder) image(ctx context.Context, a *Artifact, dockerfile, binary []byte) error {
@@ -192,9 +240,23 @@ func buildStreamError(r io.Reader) error {
 	}
 }
 
-// GoVersion is the Go toolchain that builds the Go components.
-func GoVersion(ctx context.Context) string {
-	out, err := exec.CommandContext(ctx, "go", "env", "GOVERSION").Output()
+// Toolchains reports the versions of the toolchains that build the given
+// components, keyed as in the results file (go, rustc, zig).
+func Toolchains(ctx context.Context, comps ...Component) map[string]string {
+	out := map[string]string{}
+	for _, c := range comps {
+		switch c.Language {
+		case "go":
+			out["go"] = commandOutput(ctx, "go", "env", "GOVERSION")
+		case "rust":
+			out["rustc"] = commandOutput(ctx, "rustc", "-V")
+		}
+	}
+	return out
+}
+
+func commandOutput(ctx context.Context, name string, args ...string) string {
+	out, err := exec.CommandContext(ctx, name, args...).Output()
 	if err != nil {
 		return ""
 	}

@@ -26,6 +26,7 @@ var Upstream = Component{Name: "upstream", Language: "go", Dir: "upstream", Bina
 // show them.
 var Proxies = []Component{
 	{Name: "go", Language: "go", Dir: "go-proxy", Binary: "go-proxy", Port: 8081, builder: goBuild},
+	{Name: "rust", Language: "rust", Dir: "rust-proxy", Binary: "rust-proxy", Port: 8082, builder: cargoBuild},
 }
 
 // Addr is the loopback address the component listens on.

@@ -47,6 +47,7 @@ type ProxyResult struct {
 	Language    string        `json:"language"`
 	Image       Image         `json:"image"`
 	BinaryBytes int64         `json:"binary_bytes"`
+	Verified    *Verification `json:"verified"`
 	Runs        []*Run        `json:"runs"`
 	Summary     []StepSummary `json:"summary"`
 }

@@ -13,8 +13,10 @@ import (
 	"net/url"
 	"runtime"
 	"strconv"
+	"strings"
 	"time"
 
+	"github.com/proxylab/proxylab/conformance"
 	"github.com/proxylab/proxylab/loadgen"
 	"github.com/proxylab/proxylab/scenarios"
 )
@@ -25,6 +27,7 @@ type Options struct {
 	ResultsDir string // where the results file goes
 	Version    string // proxylab's own version, stamped into binaries and results
 	RunID      string // "" = a fresh random id
+	SkipVerify bool   // measure proxies without running the conformance suite first
 	Observer   func(Event)
 }
 
@@ -97,13 +100,24 @@ func Compare(ctx context.Context, e *Engine, sc *scenarios.Scenario, o Options) 
 		return nil, "", err
 	}
 
+	// Binaries first, then the conformance suite, then images: a proxy that
+	// fails the suite never gets an image that looks ready to measure.
 	b := &Builder{Root: o.Root, Engine: e, Version: o.Version, Log: r.info}
-	if r.upstream, err = b.Build(ctx, Upstream); err != nil {
+	if r.upstream, err = b.Binary(ctx, Upstream); err != nil {
 		return nil, "", err
 	}
 	arts := make([]*Artifact, len(proxies))
 	for i, p := range proxies {
-		if arts[i], err = b.Build(ctx, p); err != nil {
+		if arts[i], err = b.Binary(ctx, p); err != nil {
+			return nil, "", err
+		}
+	}
+	verified, err := r.verify(ctx, arts)
+	if err != nil {
+		return nil, "", err
+	}
+	for _, a := range append([]*Artifact{r.upstream}, arts...) {
+		if err := b.Image(ctx, a); err != nil {
 			return nil, "", err
 		}
 	}
@@ -121,12 +135,12 @@ func Compare(ctx context.Context, e *Engine, sc *scenarios.Scenario, o Options) 
 		Scenario:      sc,
 		StartedAt:     time.Now().UTC(),
 		Host:          DescribeHost(e.Version),
-		Toolchains:    map[string]string{"go": GoVersion(ctx)},
+		Toolchains:    Toolchains(ctx, append([]Component{Upstream}, proxies...)...),
 		Placement:     r.placement,
 	}
 	for _, a := range arts {
 		r.res.Proxies = append(r.res.Proxies, &ProxyResult{
-			Name: a.Name, Language: a.Language, BinaryBytes: a.BinaryBytes, Runs: []*Run{},
+			Name: a.Name, Language: a.Language, BinaryBytes: a.BinaryBytes, Runs: []*Run{}, Verified: verified[a.Name],
 			Image: Image{Tag: a.ImageTag, ID: a.ImageID, SizeBytes: a.ImageBytes},
 		})
 	}
@@ -167,6 +181,45 @@ func Compare(ctx context.Context, e *Engine, sc *scenarios.Scenario, o Options) 
 		return r.res, r.path, fmt.Errorf("%w: %s", ErrIncomplete, reason)
 	}
 	return r.res, r.path, r.write(true, "")
+}
+
+// ErrNotConformant is wrapped by Compare's error when a proxy fails the
+// conformance suite: its numbers would not be comparable with the others'.
+var ErrNotConformant = errors.New("proxy fails the conformance suite")
+
+// verify runs the conformance suite against every proxy before anything is
+// measured, and refuses the run if one fails.
+func (r *runner) verify(ctx context.Context, arts []*Artifact) (map[string]*Verification, error) {
+	out := map[string]*Verification{}
+	var bad []string
+	for _, a := range arts {
+		if r.o.SkipVerify {
+			out[a.Name] = &Verification{Skipped: true, Failed: []string{}}
+			continue
+		}
+		r.info(fmt.Sprintf("verifying %s against the proxy contract (%d cases)", a.Name, len(conformance.Cases())))
+		rep, err := Verify(ctx, a, r.upstream)
+		if ctx.Err() != nil {
+			return nil, context.Cause(ctx)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("verify %s: %w", a.Name, err)
+		}
+		out[a.Name] = &Verification{Passed: rep.Passed, Cases: rep.Cases, Failed: rep.Failed, Seconds: math.Round(rep.Seconds*10) / 10}
+		r.info(fmt.Sprintf("%s: %d of %d cases passed in %.1fs", a.Name, rep.Cases-len(rep.Failed), rep.Cases, rep.Seconds))
+		for _, res := range rep.Results {
+			if !res.Passed {
+				r.info(fmt.Sprintf("  FAIL %s: %s", res.Case, res.Error))
+			}
+		}
+		if !rep.Passed {
+			bad = append(bad, fmt.Sprintf("%s (%d of %d cases failed)", a.Name, len(rep.Failed), rep.Cases))
+		}
+	}
+	if len(bad) > 0 {
+		return nil, fmt.Errorf("%w: %s; fix it, or measure anyway with --skip-verify", ErrNotConformant, strings.Join(bad, ", "))
+	}
+	return out, nil
 }
 
 func (r *runner) write(complete bool, reason string) error {

@@ -30,6 +30,13 @@ func PrintTable(w io.Writer, r *Results) {
 	tw.Flush()
 	var notes []string
 	for _, p := range r.Proxies {
+		switch v := p.Verified; {
+		case v == nil:
+		case v.Skipped:
+			notes = append(notes, p.Name+": NOT verified against the proxy contract (--skip-verify)")
+		default:
+			notes = append(notes, fmt.Sprintf("%s: passed %d of %d conformance cases", p.Name, v.Cases-len(v.Failed), v.Cases))
+		}
 		if len(p.Summary) == 0 {
 			notes = append(notes, fmt.Sprintf("%s: no step completed, so nothing to summarise (partial steps are in the results file)", p.Name))
 		}

@@ -47,6 +47,12 @@ if [ "$(printf '%s\n%s\n' "$GO_MIN" "$gov" | sort -V | head -n1)" != "$GO_MIN" ]
 	die "Go $gov is too old: proxylab needs Go $GO_MIN or newer"
 fi
 
+# --- Rust (for rust-proxy/) -------------------------------------------------
+here=$(cd "$(dirname "$0")/.." && pwd)
+if [ -d "$here/rust-proxy" ] && ! command -v cargo >/dev/null 2>&1; then
+	die "rust-proxy/ needs cargo: install Rust with rustup, then try again"
+fi
+
 # --- Docker engine ------------------------------------------------------------
 docker_answers() { command -v docker >/dev/null 2>&1 && timeout 10 docker info >/dev/null 2>&1; }
 

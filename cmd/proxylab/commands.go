@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -8,23 +9,28 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/proxylab/proxylab/conformance"
 	"github.com/proxylab/proxylab/lab"
 	"github.com/proxylab/proxylab/scenarios"
 )
 
 func newCompare(g *globals) *cobra.Command {
 	var resultsDir string
+	var skipVerify bool
 	cmd := &cobra.Command{
 		Use:   "compare [scenario.yaml...]",
 		Short: "Build the proxies, run scenarios against them, write results and print a table",
 		Long: `compare builds the upstream and every proxy the scenario names (reusing images
-whose binary did not change), then for each repetition and each proxy starts
-fresh containers, warms up, runs every load step, and removes the containers.
+whose binary did not change) and checks each proxy against the conformance
+suite: a proxy that fails it is not measured, since its numbers would not be
+comparable (--skip-verify measures anyway and says so in the results). Then,
+for each repetition and each proxy, it starts fresh containers, warms up,
+runs every load step, and removes the containers.
 
 The results file is written after every proxy run, so Ctrl-C keeps what was
 measured: the file then says "complete": false. Exit status: 0 complete,
 1 a proxy failed or another error, 2 bad scenario, 3 no Docker engine,
-130 interrupted.
+4 a proxy fails the conformance suite, 130 interrupted.
 
 Without arguments it runs scenarios/default.yaml.`,
 		Example: "  proxylab compare\n  proxylab compare scenarios/smoke.yaml --results-dir /tmp/results",
@@ -60,13 +66,16 @@ Without arguments it runs scenarios/default.yaml.`,
 			for _, sc := range scs {
 				disp := newDisplay(out)
 				res, path, err := lab.Compare(ctx, e, sc, lab.Options{
-					Root: root, ResultsDir: resultsDir, Version: toolVersion(root), Observer: disp.observe,
+					Root: root, ResultsDir: resultsDir, Version: toolVersion(root), Observer: disp.observe, SkipVerify: skipVerify,
 				})
 				disp.done()
 				if res != nil && path != "" {
 					fmt.Fprintf(out, "\n== %s ==\n", sc.Name)
 					lab.PrintTable(out, res)
 					fmt.Fprintf(out, "results: %s\n", path)
+				}
+				if errors.Is(err, lab.ErrNotConformant) {
+					return exitError{code: 4, err: err}
 				}
 				if err != nil {
 					if !errors.Is(err, lab.ErrIncomplete) || ctx.Err() != nil {
@@ -79,6 +88,81 @@ Without arguments it runs scenarios/default.yaml.`,
 		},
 	}
 	cmd.Flags().StringVar(&resultsDir, "results-dir", "", "where results files go (default: <root>/results)")
+	cmd.Flags().BoolVar(&skipVerify, "skip-verify", false, "measure proxies without checking them against the conformance suite first")
+	return cmd
+}
+
+func newVerify(g *globals) *cobra.Command {
+	var image bool
+	cmd := &cobra.Command{
+		Use:   "verify [proxy...]",
+		Short: "Check proxies against the proxy contract and print a Markdown matrix",
+		Long: `verify builds the upstream and the named proxies (default: every proxy in this
+checkout) and runs the conformance suite against each: forwarding fidelity,
+hop-by-hop headers, connection handling, error answers, robustness and
+shutdown, over raw TCP on 127.0.0.1. It prints a Markdown matrix of case by
+proxy and exits 1 if any case fails. --image runs the proxies from their
+container images instead of as host processes.`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			root, err := g.repoRoot()
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			proxies, err := lab.ResolveProxies(root, args)
+			if err != nil {
+				return exitError{code: 2, err: err}
+			}
+			b := &lab.Builder{Root: root, Version: toolVersion(root), Log: func(s string) { fmt.Fprintln(cmd.ErrOrStderr(), s) }}
+			if image {
+				e, err := connect(ctx)
+				if err != nil {
+					return err
+				}
+				defer e.Close()
+				b.Engine = e
+				defer e.RemoveLeftovers(context.WithoutCancel(ctx), "verify")
+			}
+			up, err := b.Build(ctx, lab.Upstream)
+			if err != nil {
+				return err
+			}
+			var reports []*conformance.Report
+			failed := 0
+			for _, p := range proxies {
+				a, err := b.Build(ctx, p)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.ErrOrStderr(), "verifying %s (%d cases)\n", p.Name, len(conformance.Cases()))
+				var rep *conformance.Report
+				if image {
+					rep, err = conformance.Run(ctx, conformance.Suite{Name: p.Name, Proxy: b.Engine.Launcher(a, "verify"), Upstream: up.BinaryPath})
+				} else {
+					rep, err = lab.Verify(ctx, a, up)
+				}
+				if err != nil {
+					return err
+				}
+				if ctx.Err() != nil {
+					return context.Cause(ctx)
+				}
+				for _, res := range rep.Results {
+					if !res.Passed {
+						fmt.Fprintf(cmd.ErrOrStderr(), "FAIL %s %s: %s\n", p.Name, res.Case, res.Error)
+					}
+				}
+				failed += len(rep.Failed)
+				reports = append(reports, rep)
+			}
+			fmt.Fprint(cmd.OutOrStdout(), conformance.Matrix(reports))
+			if failed > 0 {
+				return fmt.Errorf("%d case(s) failed", failed)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&image, "image", false, "run each proxy from its container image")
 	return cmd
 }
 

@@ -75,6 +75,7 @@ Start with:
   proxylab compare                      run scenarios/default.yaml against every proxy
   proxylab compare scenarios/smoke.yaml a short run (under a minute per proxy)
   proxylab validate scenarios/*.yaml    check scenario files without running them
+  proxylab verify                       check every proxy against the proxy contract
 
 It needs a Docker engine on this host (scripts/setup.sh starts one) and sends
 traffic only to 127.0.0.1.`,
@@ -83,7 +84,7 @@ traffic only to 127.0.0.1.`,
 		SilenceErrors: true,
 	}
 	root.PersistentFlags().StringVar(&g.root, "root", "", "proxylab checkout to build from (default: found from the current folder)")
-	root.AddCommand(newCompare(g), newValidate(), newBuild(g), newCleanup())
+	root.AddCommand(newCompare(g), newValidate(), newVerify(g), newBuild(g), newCleanup())
 	return root
 }
 

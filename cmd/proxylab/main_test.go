@@ -129,6 +129,9 @@ func TestCompareSmoke(t *testing.T) {
 		t.Fatal("no proxies in results")
 	}
 	for _, p := range res.Proxies {
+		if v := p.Verified; v == nil || v.Skipped || !v.Passed || v.Cases == 0 {
+			t.Errorf("%s: verified %+v, want a passed conformance run", p.Name, v)
+		}
 		if p.Image.SizeBytes <= 0 || p.BinaryBytes <= 0 || p.Image.ID == "" {
 			t.Errorf("%s: image %+v, binary %d bytes: want sizes > 0", p.Name, p.Image, p.BinaryBytes)
 		}
@@ -176,7 +179,9 @@ func duringStep(t *testing.T, act func(cmd *exec.Cmd)) (code int, output, path s
 	dir := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	cmd := proxylab(ctx, "compare", "cmd/proxylab/testdata/long.yaml", "--results-dir", dir)
+	// --skip-verify: these runs are about stopping, and the smoke test
+	// already covers verification.
+	cmd := proxylab(ctx, "compare", "cmd/proxylab/testdata/long.yaml", "--results-dir", dir, "--skip-verify")
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -308,5 +313,53 @@ func TestProxyDiesMidRun(t *testing.T) {
 	}
 	if !strings.Contains(out, "go repetition 1 failed") {
 		t.Errorf("table does not report the failure:\n%s", out)
+	}
+}
+
+// compare must refuse to measure a proxy that breaks the contract. The
+// broken proxy is the real Go proxy built from a copy of the checkout in
+// which one line is changed: its Via entry names another proxy.
+func TestCompareRefusesNonConformantProxy(t *testing.T) {
+	e := requireDocker(t)
+	root := t.TempDir()
+	for _, f := range []string{"go.mod", "go.sum", "scenarios/smoke.yaml", "scenarios/schema.json", "upstream", "go-proxy"} {
+		cp := exec.Command("cp", "-r", "--parents", f, root)
+		cp.Dir = repoRoot
+		if out, err := cp.CombinedOutput(); err != nil {
+			t.Fatalf("copy %s: %v %s", f, err, out)
+		}
+	}
+	req := filepath.Join(root, "go-proxy", "requesthead.go")
+	src, err := os.ReadFile(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	broken := strings.Replace(string(src), `"1.1 proxylab-go"`, `"1.1 somebody-else"`, 1)
+	if broken == string(src) {
+		t.Fatal("go-proxy/requesthead.go no longer holds the Via entry this test changes")
+	}
+	if err := os.WriteFile(req, []byte(broken), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	results := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, proxylabBin, "compare", "--root", root, "--results-dir", results, filepath.Join(root, "scenarios", "smoke.yaml"))
+	cmd.Dir = repoRoot
+	out, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 4 {
+		t.Fatalf("exit %v, want status 4 (not conformant)\n%s", err, out)
+	}
+	for _, want := range []string{"FAIL hop-by-hop/via-added", "proxy fails the conformance suite: go (", "--skip-verify"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if files, _ := filepath.Glob(filepath.Join(results, "*.json")); len(files) != 0 {
+		t.Errorf("a refused run wrote results: %v", files)
+	}
+	if left, _ := e.Leftovers(context.Background(), ""); len(left) != 0 {
+		t.Errorf("%d containers left after a refused run", len(left))
 	}
 }

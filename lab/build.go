@@ -82,17 +82,43 @@ func cargoBuild(b *Builder, c Component) buildFunc {
 		if o, err := cmd.CombinedOutput(); err != nil {
 			return fmt.Errorf("cargo build in %s/: %v\n%s", c.Dir, err, o)
 		}
-		bin, err := os.ReadFile(filepath.Join(targetDir, rustTarget, "release", c.Binary))
-		if err != nil {
-			return err
-		}
-		// Rename, not overwrite: a running copy of the old binary would make
-		// writing in place fail with "text file busy".
-		if err := os.WriteFile(out+".tmp", bin, 0o755); err != nil {
-			return err
-		}
-		return os.Rename(out+".tmp", out)
+		return installBinary(filepath.Join(targetDir, rustTarget, "release", c.Binary), out)
 	}
+}
+
+// ZigVersion is the one Zig release the lab builds with, installed from
+// PyPI's ziglang package by scripts/setup.sh; Zig's standard library changes
+// between releases, so the Zig proxy is written for exactly this one.
+const ZigVersion = "0.15.2"
+
+// zigBuild runs the project's build.zig for static x86-64 Linux (the Zig
+// proxy uses no libc, so the binary is static by construction).
+func zigBuild(b *Builder, c Component) buildFunc {
+	return func(ctx context.Context, out string) error {
+		prefix := filepath.Join(b.Root, ".cache", "zig-out", c.Name)
+		cmd := exec.CommandContext(ctx, "python3", "-m", "ziglang", "build",
+			"-Doptimize=ReleaseFast", "-Dtarget=x86_64-linux", "-Dversion="+b.Version,
+			"--prefix", prefix, "--cache-dir", filepath.Join(b.Root, ".cache", "zig-cache"))
+		cmd.Dir = filepath.Join(b.Root, c.Dir)
+		if o, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("zig build in %s/ (needs Zig %s: scripts/setup.sh installs it): %v\n%s", c.Dir, ZigVersion, err, o)
+		}
+		return installBinary(filepath.Join(prefix, "bin", c.Binary), out)
+	}
+}
+
+// installBinary copies a built binary into bin/. Rename, not overwrite: a
+// running copy of the old binary would make writing in place fail with
+// "text file busy".
+func installBinary(from, to string) error {
+	bin, err := os.ReadFile(from)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(to+".tmp", bin, 0o755); err != nil {
+		return err
+	}
+	return os.Rename(to+".tmp", to)
 }
 
 // Build compiles c and, when the Builder has an engine, makes sure an image
@@ -250,6 +276,8 @@ func Toolchains(ctx context.Context, comps ...Component) map[string]string {
 			out["go"] = commandOutput(ctx, "go", "env", "GOVERSION")
 		case "rust":
 			out["rustc"] = commandOutput(ctx, "rustc", "-V")
+		case "zig":
+			out["zig"] = commandOutput(ctx, "python3", "-m", "ziglang", "version")
 		}
 	}
 	return out

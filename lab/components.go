@@ -27,6 +27,7 @@ var Upstream = Component{Name: "upstream", Language: "go", Dir: "upstream", Bina
 var Proxies = []Component{
 	{Name: "go", Language: "go", Dir: "go-proxy", Binary: "go-proxy", Port: 8081, builder: goBuild},
 	{Name: "rust", Language: "rust", Dir: "rust-proxy", Binary: "rust-proxy", Port: 8082, builder: cargoBuild},
+	{Name: "zig", Language: "zig", Dir: "zig-proxy", Binary: "zig-proxy", Port: 8083, builder: zigBuild},
 }
 
 // Addr is the loopback address the component listens on.

@@ -53,6 +53,14 @@ if [ -d "$here/rust-proxy" ] && ! command -v cargo >/dev/null 2>&1; then
 	die "rust-proxy/ needs cargo: install Rust with rustup, then try again"
 fi
 
+# --- Zig (for zig-proxy/), pinned: its standard library changes between releases
+ZIG_VERSION=0.15.2 # keep equal to lab.ZigVersion and zig-proxy/README.md
+if [ -d "$here/zig-proxy" ] && [ "$(python3 -m ziglang version 2>/dev/null)" != "$ZIG_VERSION" ]; then
+	command -v python3 >/dev/null 2>&1 || die "zig-proxy/ needs Zig $ZIG_VERSION, installed with python3 -m pip: no python3 found"
+	say "installing Zig $ZIG_VERSION (PyPI package ziglang)"
+	python3 -m pip install --quiet "ziglang==$ZIG_VERSION" || die "pip install ziglang==$ZIG_VERSION failed"
+fi
+
 # --- Docker engine ------------------------------------------------------------
 docker_answers() { command -v docker >/dev/null 2>&1 && timeout 10 docker info >/dev/null 2>&1; }
 

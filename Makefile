@@ -9,7 +9,7 @@ LDFLAGS := -X main.version=$(VERSION)
 PROXYLAB := bin/proxylab
 SCENARIO ?= scenarios/default.yaml
 
-.PHONY: all setup proxylab compare smoke build conformance test vet fmt-check bench cleanup clean
+.PHONY: all setup proxylab compare smoke build conformance test vet fmt-check rust-check bench cleanup clean
 
 all: proxylab
 
@@ -38,7 +38,7 @@ conformance: proxylab
 
 ## test: static checks, unit tests and the integration tests against a real Docker engine
 ## (-p 1: the integration tests share the fixed ports of DESIGN.md)
-test: setup vet fmt-check
+test: setup vet fmt-check rust-check
 	PROXYLAB_REQUIRE_DOCKER=1 $(GO) test -p 1 -count=1 -timeout 20m ./...
 
 vet:
@@ -47,6 +47,14 @@ vet:
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null; git ls-files --others --exclude-standard '*.go' 2>/dev/null)); \
 	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+
+## rust-check: rustfmt, clippy (warnings are errors) and unit tests of the Rust proxy
+rust-check:
+	@if [ -d rust-proxy ]; then \
+		cd rust-proxy && cargo fmt --check && \
+		cargo clippy --locked --all-targets --target-dir ../.cache/cargo-lint -- -D warnings && \
+		cargo test --locked --target-dir ../.cache/cargo-lint; \
+	fi
 
 ## bench: Go benchmarks of the lab's own hot paths (proxy comparisons are `make compare`)
 bench:

@@ -1,0 +1,412 @@
+//! The client connection as hyper's server reads it.
+//!
+//! Every request head is held back until it is complete and has passed
+//! [`head::inspect`]; bodies are followed to their end so that the next
+//! head is found where hyper will look for it. A refused head never reaches
+//! hyper: a fixed stand-in request takes its place, the service recognises
+//! it by its position on the connection and answers with the refusal, and
+//! nothing after it is read. That keeps the answer to a refused request the
+//! proxy's own (status, text, `Connection: close`) and guarantees that no
+//! byte of it reaches the upstream.
+
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering::Relaxed};
+use std::sync::Arc;
+use std::task::{ready, Context, Poll};
+use std::time::Duration;
+
+use hyper::rt::{Read, ReadBufCursor, Write};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+use tokio::time::Sleep;
+
+use crate::chunked::{Chunked, Step};
+use crate::head::{self, Body, Limits, Reject, Verdict};
+
+/// What hyper reads in place of a refused head. It has no body, and its
+/// `Connection: close` makes hyper end the connection after the answer.
+const STAND_IN: &[u8] = b"GET / HTTP/1.1\r\nHost: proxylab\r\nConnection: close\r\n\r\n";
+
+const INITIAL_BUFFER: usize = 16 << 10;
+
+/// After refusing, the rest of what the client is sending is read and
+/// dropped for this long, so that closing with unread data does not reset
+/// the connection before the client has read the answer.
+const LINGER: Duration = Duration::from_secs(2);
+const LINGER_BYTES: u64 = 64 << 20;
+
+/// What the gate and the service of one connection tell each other. Both
+/// live in the same task, so relaxed atomics are only there to make the
+/// type shareable.
+#[derive(Default)]
+pub struct Shared {
+    /// Heads handed to hyper so far, stand-ins included.
+    heads: AtomicU64,
+    /// Position of the stand-in head, 0 when there is none.
+    refused_head: AtomicU64,
+    head_refusal: AtomicU8,
+    /// Set when a body in flight was refused.
+    body_refusal: AtomicU8,
+    /// Requests the service has been called for.
+    calls: AtomicU64,
+}
+
+impl Shared {
+    /// Called once per request by the service: the refusal to answer with
+    /// when the request is a stand-in.
+    pub fn next_call(&self) -> Option<Reject> {
+        let n = self.calls.load(Relaxed) + 1;
+        self.calls.store(n, Relaxed);
+        if self.refused_head.load(Relaxed) == n {
+            Reject::from_u8(self.head_refusal.load(Relaxed))
+        } else {
+            None
+        }
+    }
+
+    /// Why the body of the request in flight stopped, if it was refused.
+    pub fn body_refusal(&self) -> Option<Reject> {
+        Reject::from_u8(self.body_refusal.load(Relaxed))
+    }
+}
+
+enum Framing {
+    Head,
+    Length(u64),
+    Chunked(Chunked),
+    /// Nothing more is read: after a refusal, an error or the end of input.
+    Closed,
+}
+
+pub struct Gate {
+    io: TcpStream,
+    buf: Vec<u8>,
+    /// `buf[start..end]` has been read from the socket and not yet handed
+    /// to hyper; its first `ready` bytes have been checked.
+    start: usize,
+    end: usize,
+    ready: usize,
+    /// How much of the pending head was already searched for its end.
+    scanned: usize,
+    framing: Framing,
+    stand_in: &'static [u8],
+    limits: Limits,
+    shared: Arc<Shared>,
+    refused: bool,
+    linger: Option<(Pin<Box<Sleep>>, u64)>,
+}
+
+impl Gate {
+    pub fn new(io: TcpStream, limits: Limits, shared: Arc<Shared>) -> Self {
+        Gate {
+            io,
+            buf: Vec::new(),
+            start: 0,
+            end: 0,
+            ready: 0,
+            scanned: 0,
+            framing: Framing::Head,
+            stand_in: &[],
+            limits,
+            shared,
+            refused: false,
+            linger: None,
+        }
+    }
+
+    fn refuse_head(&mut self, why: Reject) {
+        let n = self.shared.heads.load(Relaxed) + 1;
+        self.shared.heads.store(n, Relaxed);
+        self.shared.head_refusal.store(why as u8, Relaxed);
+        self.shared.refused_head.store(n, Relaxed);
+        self.stand_in = STAND_IN;
+        self.framing = Framing::Closed;
+        self.refused = true;
+        self.start = 0;
+        self.end = 0;
+    }
+
+    fn refuse_body(&mut self, why: Reject) {
+        self.shared.body_refusal.store(why as u8, Relaxed);
+        self.refused = true;
+        // The bytes before the refused one still go to hyper.
+        self.end = self.start + self.ready;
+    }
+
+    /// Checks more of the unchecked bytes; returns false when more input is
+    /// needed first.
+    fn check(&mut self) -> bool {
+        let data_len = self.end - self.start;
+        match &mut self.framing {
+            // poll_read stops before asking; nothing is left to check.
+            Framing::Closed => false,
+            Framing::Head => {
+                if data_len == 0 {
+                    return false;
+                }
+                let data = &mut self.buf[self.start..self.end];
+                match head::inspect(data, &mut self.scanned, self.limits) {
+                    Verdict::Incomplete => false,
+                    Verdict::Valid { len, body } => {
+                        let n = self.shared.heads.load(Relaxed) + 1;
+                        self.shared.heads.store(n, Relaxed);
+                        self.shared.body_refusal.store(0, Relaxed);
+                        self.ready = len;
+                        self.scanned = 0;
+                        self.framing = match body {
+                            Body::None => Framing::Head,
+                            Body::Length(n) => Framing::Length(n),
+                            Body::Chunked => Framing::Chunked(Chunked::new()),
+                        };
+                        true
+                    }
+                    Verdict::Reject(why) => {
+                        self.refuse_head(why);
+                        true
+                    }
+                }
+            }
+            Framing::Length(left) => {
+                let n = (*left).min(data_len as u64);
+                if n == 0 {
+                    return false;
+                }
+                *left -= n;
+                self.ready = n as usize;
+                if *left == 0 {
+                    self.framing = Framing::Head;
+                }
+                true
+            }
+            Framing::Chunked(c) => {
+                if data_len == 0 {
+                    return false;
+                }
+                let (n, step) = c.advance(&self.buf[self.start..self.end], self.limits.max_body);
+                self.ready = n;
+                match step {
+                    Step::More => {}
+                    Step::Done => self.framing = Framing::Head,
+                    Step::Refuse(why) => {
+                        self.framing = Framing::Closed;
+                        self.refuse_body(why);
+                    }
+                }
+                true
+            }
+        }
+    }
+
+    /// Makes room at `buf[end..]` for another read.
+    fn make_room(&mut self) {
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+        }
+        if self.buf.is_empty() {
+            self.buf.resize(INITIAL_BUFFER, 0);
+        }
+        if self.end < self.buf.len() {
+            return;
+        }
+        if self.start > 0 {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+            return;
+        }
+        // Only an unfinished head stays in the buffer; one byte over the
+        // limit is enough to tell that it is too large.
+        let want = (self.buf.len() * 2).min(self.limits.max_head + 1);
+        self.buf.resize(want.max(self.buf.len() + 1), 0);
+    }
+}
+
+impl Read for Gate {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        mut out: ReadBufCursor<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        loop {
+            if this.ready > 0 {
+                let n = this.ready.min(out.remaining());
+                out.put_slice(&this.buf[this.start..this.start + n]);
+                this.start += n;
+                this.ready -= n;
+                return Poll::Ready(Ok(()));
+            }
+            if !this.stand_in.is_empty() {
+                let n = this.stand_in.len().min(out.remaining());
+                out.put_slice(&this.stand_in[..n]);
+                this.stand_in = &this.stand_in[n..];
+                return Poll::Ready(Ok(()));
+            }
+            // After a refused body hyper sees the input end where the
+            // refused bytes would start: the body is incomplete, so the
+            // upstream request is abandoned, and the service answers with
+            // the refusal.
+            if let Framing::Closed = this.framing {
+                return Poll::Ready(Ok(()));
+            }
+            if this.check() {
+                continue;
+            }
+            this.make_room();
+            let end = this.end;
+            let mut rb = ReadBuf::new(&mut this.buf[end..]);
+            ready!(Pin::new(&mut this.io).poll_read(cx, &mut rb))?;
+            let n = rb.filled().len();
+            if n == 0 {
+                // What was left unchecked is an unfinished head or body;
+                // hyper sees the end of input where it stopped.
+                this.framing = Framing::Closed;
+                this.end = this.start;
+                return Poll::Ready(Ok(()));
+            }
+            this.end += n;
+        }
+    }
+}
+
+impl Write for Gate {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().io).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().io).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        if !this.refused {
+            return Pin::new(&mut this.io).poll_shutdown(cx);
+        }
+        if this.linger.is_none() {
+            ready!(Pin::new(&mut this.io).poll_shutdown(cx))?;
+            this.linger = Some((Box::pin(tokio::time::sleep(LINGER)), 0));
+            if this.buf.is_empty() {
+                this.buf.resize(INITIAL_BUFFER, 0);
+            }
+        }
+        let Some((timer, drained)) = this.linger.as_mut() else {
+            return Poll::Ready(Ok(()));
+        };
+        loop {
+            if timer.as_mut().poll(cx).is_ready() || *drained > LINGER_BYTES {
+                return Poll::Ready(Ok(()));
+            }
+            let mut rb = ReadBuf::new(&mut this.buf[..]);
+            match Pin::new(&mut this.io).poll_read(cx, &mut rb) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Ok(())) if !rb.filled().is_empty() => {
+                    *drained += rb.filled().len() as u64;
+                }
+                Poll::Ready(_) => return Poll::Ready(Ok(())),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write as _;
+    use tokio::net::TcpListener;
+
+    /// Feeds `input` through a gate the way hyper would read it and
+    /// returns everything the gate handed over.
+    async fn through_gate(input: &'static [u8], limits: Limits) -> (Vec<u8>, Arc<Shared>) {
+        let ln = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = ln.local_addr().unwrap();
+        let writer = std::thread::spawn(move || {
+            let mut c = std::net::TcpStream::connect(addr).unwrap();
+            c.set_nodelay(true).unwrap();
+            // Small pieces, so heads and bodies straddle reads.
+            for piece in input.chunks(7) {
+                c.write_all(piece).unwrap();
+                std::thread::sleep(Duration::from_micros(200));
+            }
+            c.shutdown(std::net::Shutdown::Write).unwrap();
+            c
+        });
+        let (server, _) = ln.accept().await.unwrap();
+        let shared = Arc::new(Shared::default());
+        let mut gate = Gate::new(server, limits, shared.clone());
+        let mut out = Vec::new();
+        loop {
+            let mut storage = [0u8; 5];
+            let mut rb = hyper::rt::ReadBuf::new(&mut storage);
+            std::future::poll_fn(|cx| Pin::new(&mut gate).poll_read(cx, rb.unfilled()))
+                .await
+                .unwrap();
+            if rb.filled().is_empty() {
+                break;
+            }
+            out.extend_from_slice(rb.filled());
+        }
+        drop(writer.join().unwrap());
+        (out, shared)
+    }
+
+    const LIMITS: Limits = Limits {
+        max_head: 1024,
+        max_body: 100,
+    };
+
+    #[tokio::test]
+    async fn passes_valid_messages_and_replaces_a_refused_head() {
+        const GOOD: &[u8] = b"POST /a HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nGET /\
+            PUT /b HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n3;x\r\nabc\r\n0\r\nT: 1\r\n\r\n\
+            GET /c HTTP/1.1\r\nHost: h\r\n\r\n";
+        const INPUT: &[u8] = b"POST /a HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nGET /\
+            PUT /b HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n3;x\r\nabc\r\n0\r\nT: 1\r\n\r\n\
+            GET /c HTTP/1.1\r\nHost: h\r\n\r\n\
+            GET /d HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n\
+            GET /never HTTP/1.1\r\nHost: h\r\n\r\n";
+        let (out, shared) = through_gate(INPUT, LIMITS).await;
+        assert_eq!(out, [GOOD, STAND_IN].concat());
+        for _ in 0..3 {
+            assert_eq!(shared.next_call(), None);
+        }
+        assert_eq!(shared.next_call(), Some(Reject::AmbiguousFraming));
+    }
+
+    #[tokio::test]
+    async fn stops_a_chunked_body_over_the_limit() {
+        const INPUT: &[u8] = b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n\
+            32\r\n01234567890123456789012345678901234567890123456789\r\n33\r\nmore";
+        let (out, shared) = through_gate(INPUT, LIMITS).await;
+        let refused_at = INPUT.len() - b"\nmore".len();
+        assert_eq!(out, &INPUT[..refused_at]);
+        assert_eq!(shared.body_refusal(), Some(Reject::BodyTooLarge));
+    }
+
+    #[tokio::test]
+    async fn refuses_an_endless_head() {
+        const INPUT: &[u8] = &[b'a'; 3000];
+        let (out, shared) = through_gate(INPUT, LIMITS).await;
+        assert_eq!(out, STAND_IN);
+        assert_eq!(shared.next_call(), Some(Reject::HeadTooLarge));
+    }
+}

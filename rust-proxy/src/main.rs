@@ -1,0 +1,229 @@
+//! rust-proxy: the lab's HTTP/1.1 reverse proxy on Tokio and hyper. It
+//! forwards every request to one upstream over pooled keep-alive
+//! connections and behaves as the proxy contract in DESIGN.md requires.
+
+mod chunked;
+mod config;
+mod gate;
+mod head;
+mod headers;
+mod proxy;
+
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::uri::Authority;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::watch;
+
+use crate::config::Config;
+use crate::gate::{Gate, Shared};
+use crate::head::Limits;
+use crate::proxy::Proxy;
+
+const VERSION: &str = match option_env!("PROXYLAB_VERSION") {
+    Some(v) => v,
+    None => env!("CARGO_PKG_VERSION"),
+};
+
+/// How long in-flight requests may run after SIGTERM.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// hyper's own default; it also bounds how much of a response is queued
+/// for a slow client.
+const SERVER_BUFFER: usize = 8192 + 4096 * 100;
+
+fn main() -> ExitCode {
+    let mut stderr = std::io::stderr();
+    if std::env::args_os().len() > 1 {
+        let _ = writeln!(
+            stderr,
+            "rust-proxy: takes no arguments; configure it with environment variables"
+        );
+        return ExitCode::from(2);
+    }
+    // A value that is not UTF-8 is passed on as text that cannot parse, so
+    // it is reported rather than taken for unset.
+    let cfg = match Config::from_env(|name| {
+        std::env::var_os(name).map(|v| v.to_string_lossy().into_owned())
+    }) {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = writeln!(stderr, "rust-proxy: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    // available_parallelism follows the affinity mask and the cgroup CPU
+    // quota, which is what the lab's cpusets set.
+    let workers = cfg.workers.unwrap_or_else(|| {
+        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+    });
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            let _ = writeln!(stderr, "rust-proxy: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let code = rt.block_on(run(cfg, workers));
+    // Whatever is still running past the grace period is abandoned.
+    rt.shutdown_timeout(Duration::from_millis(100));
+    code
+}
+
+async fn run(cfg: Config, workers: usize) -> ExitCode {
+    let listener = match TcpListener::bind(cfg.listen).await {
+        Ok(l) => l,
+        Err(e) => {
+            say(format_args!("rust-proxy: listen on {}: {e}", cfg.listen));
+            return ExitCode::from(1);
+        }
+    };
+    let (mut term, mut int) = match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
+        (Ok(t), Ok(i)) => (t, i),
+        (Err(e), _) | (_, Err(e)) => {
+            say(format_args!("rust-proxy: signals: {e}"));
+            return ExitCode::from(1);
+        }
+    };
+    // The bound address is printed, not the configured one, so that a
+    // caller asking for port 0 learns which port it got.
+    let bound = listener.local_addr().unwrap_or(cfg.listen);
+    say(format_args!(
+        "proxylab-rust-proxy {VERSION} {} listen={bound} upstream={} workers={workers}",
+        env!("PROXYLAB_RUSTC_VERSION"),
+        cfg.upstream,
+    ));
+
+    // A panic ends the task of one connection and nothing else; its report
+    // would be a log line per failing request, which the contract rules out.
+    std::panic::set_hook(Box::new(|_| {}));
+
+    let server = Box::leak(Box::new(Server::new(&cfg)));
+    let (stop_tx, stop_rx) = watch::channel(false);
+    loop {
+        tokio::select! {
+            biased;
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    tokio::spawn(server.serve(stream, peer, stop_rx.clone()));
+                }
+                // Out of descriptors or a connection reset while queued:
+                // the listener itself is fine, so pause briefly and go on.
+                Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
+            },
+        }
+    }
+    drop(listener);
+    drop(stop_rx);
+    let _ = stop_tx.send(true);
+    // Every connection holds a receiver; the channel closes when the last
+    // one has finished.
+    let _ = tokio::time::timeout(SHUTDOWN_GRACE, stop_tx.closed()).await;
+    ExitCode::SUCCESS
+}
+
+/// One line on stderr; unlike `eprintln!`, a closed stderr cannot make
+/// this panic.
+fn say(line: std::fmt::Arguments<'_>) {
+    let _ = writeln!(std::io::stderr(), "{line}");
+}
+
+struct Server {
+    http: http1::Builder,
+    proxy: Proxy,
+    limits: Limits,
+}
+
+impl Server {
+    fn new(cfg: &Config) -> Server {
+        let mut http = http1::Builder::new();
+        http.keep_alive(true)
+            // A client that shuts down its sending side after a request
+            // still gets the answer.
+            .half_close(true)
+            // Preserving names and their case also makes hyper pass the
+            // spelling on to the upstream and back; names the proxy adds
+            // are written in title case.
+            .preserve_header_case(true)
+            .title_case_headers(true)
+            // The proxy adds nothing of its own to relayed answers.
+            .auto_date_header(false)
+            .header_read_timeout(None)
+            // The gate has checked every head against the limit already,
+            // so hyper's buffer must never be the one to refuse it.
+            .max_buf_size(SERVER_BUFFER.max(cfg.max_header_bytes * 2 + 8192));
+
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        connector.set_connect_timeout(Some(cfg.upstream_timeout));
+        let client = Client::builder(TokioExecutor::new())
+            .pool_timer(TokioTimer::new())
+            .pool_idle_timeout(Duration::from_secs(90))
+            .pool_max_idle_per_host(usize::MAX)
+            // A request that may have reached the upstream is never sent a
+            // second time.
+            .retry_canceled_requests(false)
+            .set_host(true)
+            .http1_preserve_header_case(true)
+            .http1_title_case_headers(true)
+            .build(connector);
+
+        let authority = Authority::try_from(cfg.upstream.to_string().as_str())
+            .unwrap_or_else(|_| Authority::from_static("127.0.0.1:9000"));
+        Server {
+            http,
+            proxy: Proxy {
+                client,
+                authority,
+                timeout: cfg.upstream_timeout,
+            },
+            limits: Limits {
+                max_head: cfg.max_header_bytes,
+                max_body: cfg.max_body_bytes,
+            },
+        }
+    }
+
+    async fn serve(
+        &'static self,
+        stream: TcpStream,
+        peer: SocketAddr,
+        mut stop: watch::Receiver<bool>,
+    ) {
+        let _ = stream.set_nodelay(true);
+        let shared = Arc::new(Shared::default());
+        let io = Gate::new(stream, self.limits, shared.clone());
+        let client = headers::client_value(peer.ip());
+        let proxy = &self.proxy;
+        let svc = service_fn(move |req| proxy::handle(proxy, shared.clone(), client.clone(), req));
+        let conn = self.http.serve_connection(io, svc);
+        tokio::pin!(conn);
+        tokio::select! {
+            _ = conn.as_mut() => return,
+            _ = stop.changed() => {}
+        }
+        // Lets the request in flight finish, then closes; an idle
+        // connection closes at once.
+        conn.as_mut().graceful_shutdown();
+        let _ = conn.await;
+    }
+}

@@ -9,7 +9,7 @@ LDFLAGS := -X main.version=$(VERSION)
 PROXYLAB := bin/proxylab
 SCENARIO ?= scenarios/default.yaml
 
-.PHONY: all setup proxylab compare smoke build conformance test vet fmt-check rust-check bench cleanup clean
+.PHONY: all setup proxylab compare smoke build conformance test vet fmt-check rust-check zig-check bench cleanup clean
 
 all: proxylab
 
@@ -38,7 +38,7 @@ conformance: proxylab
 
 ## test: static checks, unit tests and the integration tests against a real Docker engine
 ## (-p 1: the integration tests share the fixed ports of DESIGN.md)
-test: setup vet fmt-check rust-check
+test: setup vet fmt-check rust-check zig-check
 	PROXYLAB_REQUIRE_DOCKER=1 $(GO) test -p 1 -count=1 -timeout 20m ./...
 
 vet:
@@ -54,6 +54,13 @@ rust-check:
 		cd rust-proxy && cargo fmt --check && \
 		cargo clippy --locked --all-targets --target-dir ../.cache/cargo-lint -- -D warnings && \
 		cargo test --locked --target-dir ../.cache/cargo-lint; \
+	fi
+
+## zig-check: zig fmt and the Zig proxy's unit tests, with the pinned Zig
+zig-check:
+	@if [ -d zig-proxy ]; then \
+		cd zig-proxy && python3 -m ziglang fmt --check src build.zig && \
+		python3 -m ziglang build test --cache-dir ../.cache/zig-cache --prefix ../.cache/zig-out/test; \
 	fi
 
 ## bench: Go benchmarks of the lab's own hot paths (proxy comparisons are `make compare`)

@@ -1,0 +1,26 @@
+const std = @import("std");
+
+pub fn build(b: *std.Build) void {
+    const target = b.standardTargetOptions(.{});
+    const optimize = b.standardOptimizeOption(.{});
+    const version = b.option([]const u8, "version", "version printed in the start-up line") orelse "dev";
+
+    const options = b.addOptions();
+    options.addOption([]const u8, "version", version);
+
+    const mod = b.createModule(.{
+        .root_source_file = b.path("src/main.zig"),
+        .target = target,
+        .optimize = optimize,
+        // The image ships the binary alone; symbols only add weight there.
+        .strip = optimize != .Debug,
+    });
+    mod.addOptions("build_options", options);
+
+    const exe = b.addExecutable(.{ .name = "zig-proxy", .root_module = mod });
+    b.installArtifact(exe);
+
+    const tests = b.addTest(.{ .root_module = mod });
+    const run_tests = b.addRunArtifact(tests);
+    b.step("test", "Run the unit tests").dependOn(&run_tests.step);
+}

@@ -1,0 +1,50 @@
+//! Idle keep-alive connections to the upstream, reused last-in first-out:
+//! the most recently used socket is the least likely to have been closed
+//! by the upstream's idle timeout.
+const std = @import("std");
+const sys = @import("sys.zig");
+
+pub const Pool = struct {
+    addr: std.net.Address,
+    mutex: std.Thread.Mutex = .{},
+    idle: []i32,
+    count: usize = 0,
+
+    pub fn init(gpa: std.mem.Allocator, addr: std.net.Address, max_idle: usize) !Pool {
+        return .{ .addr = addr, .idle = try gpa.alloc(i32, max_idle) };
+    }
+
+    /// An idle connection that still looks usable, or null.
+    pub fn get(self: *Pool) ?i32 {
+        while (true) {
+            const fd = blk: {
+                self.mutex.lock();
+                defer self.mutex.unlock();
+                if (self.count == 0) return null;
+                self.count -= 1;
+                break :blk self.idle[self.count];
+            };
+            if (!sys.idleBroken(fd)) return fd;
+            sys.close(fd);
+        }
+    }
+
+    pub fn dial(self: *Pool, deadline: i64) sys.ConnectError!i32 {
+        return sys.connect(&self.addr, deadline);
+    }
+
+    /// Keeps fd for the next request; only a connection whose last response
+    /// was read completely may come back here.
+    pub fn put(self: *Pool, fd: i32) void {
+        {
+            self.mutex.lock();
+            defer self.mutex.unlock();
+            if (self.count < self.idle.len) {
+                self.idle[self.count] = fd;
+                self.count += 1;
+                return;
+            }
+        }
+        sys.close(fd);
+    }
+};

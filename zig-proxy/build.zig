@@ -20,7 +20,16 @@ pub fn build(b: *std.Build) void {
     const exe = b.addExecutable(.{ .name = "zig-proxy", .root_module = mod });
     b.installArtifact(exe);
 
+    const test_step = b.step("test", "Run the unit tests");
     const tests = b.addTest(.{ .root_module = mod });
-    const run_tests = b.addRunArtifact(tests);
-    b.step("test", "Run the unit tests").dependOn(&run_tests.step);
+    test_step.dependOn(&b.addRunArtifact(tests).step);
+
+    // Pinned to Debug whatever -Doptimize says: only with safety checks on
+    // does a read past the input stop the run instead of passing unseen.
+    const fuzz = b.addTest(.{ .root_module = b.createModule(.{
+        .root_source_file = b.path("src/http_fuzz_test.zig"),
+        .target = target,
+        .optimize = .Debug,
+    }) });
+    test_step.dependOn(&b.addRunArtifact(fuzz).step);
 }

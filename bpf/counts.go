@@ -1,0 +1,167 @@
+package bpf
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Counts are cumulative since Attach (or, after Sub, over an interval).
+// Attempted, Failed, Accepts and Connects are counted in the kernel;
+// Received and LostSamples by the perf buffer reader.
+type Counts struct {
+	Mode        string  `json:"mode"`
+	Accepts     uint64  `json:"accepts"`
+	Connects    uint64  `json:"connects"`
+	Attempted   uint64  `json:"attempted"`
+	Received    uint64  `json:"received"`
+	Failed      uint64  `json:"failed"`
+	LostSamples uint64  `json:"lost_samples"`
+	LossRatio   float64 `json:"loss_ratio"`
+}
+
+// Sub returns the counts accumulated since prev, an earlier Snapshot of the
+// same Probes.
+func (c Counts) Sub(prev Counts) Counts {
+	d := Counts{
+		Mode:        c.Mode,
+		Accepts:     c.Accepts - prev.Accepts,
+		Connects:    c.Connects - prev.Connects,
+		Attempted:   c.Attempted - prev.Attempted,
+		Received:    c.Received - prev.Received,
+		Failed:      c.Failed - prev.Failed,
+		LostSamples: c.LostSamples - prev.LostSamples,
+	}
+	d.LossRatio = lossRatio(d.Failed, d.Attempted)
+	return d
+}
+
+func lossRatio(failed, attempted uint64) float64 {
+	if attempted == 0 {
+		return 0
+	}
+	return float64(failed) / float64(attempted)
+}
+
+// Indexes of the counters map, as in probes.c.
+const (
+	counterAccepts = iota
+	counterConnects
+	counterAttempted
+	counterFailed
+	counterMax
+)
+
+type kernelCounts [counterMax]uint64
+
+func (p *Probes) kernel() (kernelCounts, error) {
+	var k kernelCounts
+	var perCPU []uint64
+	for i := range k {
+		if err := p.coll.Maps["counters"].Lookup(uint32(i), &perCPU); err != nil {
+			return k, fmt.Errorf("bpf: reading counters: %w", err)
+		}
+		for _, v := range perCPU {
+			k[i] += v
+		}
+	}
+	return k, nil
+}
+
+// Tries before Snapshot stops new perf output to find a quiet cut.
+const (
+	openTries   = 3
+	pausedTries = 50
+)
+
+// Snapshot drains the perf buffer and returns the counts at one consistent
+// cut: every attempted output is either received or failed, so
+// Attempted == Received + Failed holds exactly.
+//
+// A cut is consistent when the kernel's attempted and failed counters did not
+// move while the buffer was drained and everything they account for has
+// arrived. Under a steady event stream that may never happen, so after a
+// few tries the programs stop sending (they keep counting accepts and
+// connects) until the cut is found; events during those milliseconds are
+// then counted but not in Attempted.
+func (p *Probes) Snapshot() (Counts, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.coll == nil {
+		return Counts{}, errors.New("bpf: snapshot of closed probes")
+	}
+	for try := 0; try < openTries+pausedTries; try++ {
+		if try == openTries {
+			if err := p.setPaused(1); err != nil {
+				return Counts{}, err
+			}
+			defer p.setPaused(0)
+		}
+		before, err := p.kernel()
+		if err != nil {
+			return Counts{}, err
+		}
+		if err := p.drain(); err != nil {
+			return Counts{}, err
+		}
+		// Read after the drain and before the second kernel read: a record
+		// counted here was attempted before that read, so received can never
+		// run ahead of the cut being checked.
+		received, lost := p.received.Load(), p.lost.Load()
+		after, err := p.kernel()
+		if err != nil {
+			return Counts{}, err
+		}
+		attempted, failed := after[counterAttempted], after[counterFailed]
+		if attempted != before[counterAttempted] || failed != before[counterFailed] || received+failed != attempted {
+			continue
+		}
+		return Counts{
+			Mode:        p.mode,
+			Accepts:     after[counterAccepts],
+			Connects:    after[counterConnects],
+			Attempted:   attempted,
+			Received:    received,
+			Failed:      failed,
+			LostSamples: lost,
+			LossRatio:   lossRatio(failed, attempted),
+		}, nil
+	}
+	return Counts{}, errors.New("bpf: no consistent snapshot: events kept arriving while the perf buffer was drained")
+}
+
+func (p *Probes) setPaused(v uint32) error {
+	if err := p.coll.Maps["paused"].Put(uint32(0), v); err != nil {
+		return fmt.Errorf("bpf: pausing perf output: %w", err)
+	}
+	return nil
+}
+
+// drainTimeout bounds a drain so a stuck reader cannot hang a run.
+const drainTimeout = 5 * time.Second
+
+// drain returns once the reader has consumed every record that was in the
+// perf buffer when it was called.
+func (p *Probes) drain() error {
+	if errp := p.readErr.Load(); errp != nil {
+		return fmt.Errorf("bpf: reading perf buffer: %w", *errp)
+	}
+	select {
+	case <-p.flushed: // stale, from an earlier timed-out drain
+	default:
+	}
+	if err := p.reader.Flush(); err != nil {
+		return fmt.Errorf("bpf: flushing perf buffer: %w", err)
+	}
+	select {
+	case <-p.flushed:
+		return nil
+	case <-p.done:
+		if errp := p.readErr.Load(); errp != nil {
+			return fmt.Errorf("bpf: reading perf buffer: %w", *errp)
+		}
+		return errors.New("bpf: perf reader stopped")
+	case <-time.After(drainTimeout):
+		return errors.New("bpf: perf buffer drain timed out")
+	}
+}

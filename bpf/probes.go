@@ -1,0 +1,325 @@
+// Package bpf counts accepted connections and IPv4 TCP connects of chosen
+// processes with eBPF, and measures how many of the per-event records sent
+// through a perf buffer were lost on the way to user space.
+package bpf
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+	"github.com/cilium/ebpf/perf"
+	"github.com/cilium/ebpf/rlimit"
+	"golang.org/x/sys/unix"
+)
+
+// Attach modes; ModeAuto tries the others in the order of chain.
+const (
+	ModeAuto       = "auto"
+	ModeKprobe     = "kprobe"
+	ModeFentry     = "fentry"
+	ModeTracepoint = "tracepoint"
+)
+
+// DefaultPerfBufferPages is used when Options.PerfBufferPages is 0.
+const DefaultPerfBufferPages = 64
+
+// Options choose how to attach.
+type Options struct {
+	Mode            string // "auto", "kprobe", "fentry", "tracepoint"
+	PerfBufferPages int    // per CPU; power of two
+}
+
+// Attempt is an earlier mode in the auto chain that failed, and why.
+type Attempt struct {
+	Mode  string `json:"mode"`
+	Error string `json:"error"`
+}
+
+type hook struct {
+	prog   string
+	attach func(*ebpf.Program) (link.Link, error)
+}
+
+// Kprobes are cheapest to keep portable (no BTF trampolines), fentry is the
+// fallback where kprobes are compiled out, and tracepoints are stable ABI
+// that nearly every kernel has.
+var chain = []string{ModeKprobe, ModeFentry, ModeTracepoint}
+
+var hooks = map[string][]hook{
+	ModeKprobe: {
+		{"kretprobe_accept", func(p *ebpf.Program) (link.Link, error) { return link.Kretprobe("inet_csk_accept", p, nil) }},
+		{"kretprobe_connect", func(p *ebpf.Program) (link.Link, error) { return link.Kretprobe("tcp_v4_connect", p, nil) }},
+	},
+	ModeFentry: {
+		{"fexit_accept", tracing},
+		{"fexit_connect", tracing},
+	},
+	ModeTracepoint: {
+		{"tp_accept4", func(p *ebpf.Program) (link.Link, error) {
+			return link.Tracepoint("syscalls", "sys_exit_accept4", p, nil)
+		}},
+		{"tp_accept", func(p *ebpf.Program) (link.Link, error) {
+			return link.Tracepoint("syscalls", "sys_exit_accept", p, nil)
+		}},
+		{"tp_set_state", func(p *ebpf.Program) (link.Link, error) {
+			return link.Tracepoint("sock", "inet_sock_set_state", p, nil)
+		}},
+	},
+}
+
+func tracing(p *ebpf.Program) (link.Link, error) {
+	return link.AttachTracing(link.TracingOptions{Program: p})
+}
+
+// Probes are attached eBPF programs and the reader of their events.
+// Nothing is pinned: closing the Probes, or the process exiting, removes all.
+type Probes struct {
+	mode     string
+	attempts []Attempt
+
+	coll   *ebpf.Collection
+	links  []link.Link
+	reader *perf.Reader
+
+	received atomic.Uint64
+	lost     atomic.Uint64
+	flushed  chan struct{}
+	done     chan struct{}
+	readErr  atomic.Pointer[error]
+
+	mu sync.Mutex // serialises Snapshot and Close
+}
+
+// Attach loads and attaches the programs per opts.Mode. In mode auto it
+// tries kprobe, then fentry, then tracepoint; Attempts tells why the
+// earlier ones failed.
+func Attach(opts Options) (*Probes, error) {
+	pages := opts.PerfBufferPages
+	if pages == 0 {
+		pages = DefaultPerfBufferPages
+	}
+	if pages < 0 || pages&(pages-1) != 0 {
+		return nil, fmt.Errorf("bpf: perf buffer pages must be a power of two, got %d", opts.PerfBufferPages)
+	}
+	mode := opts.Mode
+	if mode == "" {
+		mode = ModeAuto
+	}
+	modes := chain
+	if mode != ModeAuto {
+		if _, ok := hooks[mode]; !ok {
+			return nil, fmt.Errorf("bpf: unknown probe mode %q (want auto, kprobe, fentry or tracepoint)", mode)
+		}
+		modes = []string{mode}
+	}
+
+	// Kernels before 5.11 charge BPF memory to RLIMIT_MEMLOCK.
+	if err := rlimit.RemoveMemlock(); err != nil {
+		return nil, explain(mode, fmt.Errorf("bpf: raising RLIMIT_MEMLOCK: %w", err))
+	}
+	// Tracepoints need tracefs; kprobes fall back to it on kernels without
+	// the kprobe PMU. A failure here surfaces later as an attach error.
+	tracefsErr := ensureTracefs()
+
+	var attempts []Attempt
+	for _, m := range modes {
+		p, err := attachMode(m, pages)
+		if err == nil {
+			p.attempts = attempts
+			return p, nil
+		}
+		err = explain(m, err)
+		if m == ModeTracepoint && tracefsErr != nil {
+			err = fmt.Errorf("%w (%v)", err, tracefsErr)
+		}
+		attempts = append(attempts, Attempt{Mode: m, Error: err.Error()})
+	}
+	if len(attempts) == 1 {
+		return nil, fmt.Errorf("bpf: %s mode: %s", attempts[0].Mode, attempts[0].Error)
+	}
+	var b strings.Builder
+	for _, a := range attempts {
+		fmt.Fprintf(&b, "; %s: %s", a.Mode, a.Error)
+	}
+	return nil, fmt.Errorf("bpf: no attach mode worked%s", b.String())
+}
+
+func attachMode(mode string, pages int) (_ *Probes, err error) {
+	// Tracepoint records have a fixed layout; the other modes relocate
+	// against, or attach by, kernel types.
+	if mode != ModeTracepoint {
+		if _, err := os.Stat("/sys/kernel/btf/vmlinux"); err != nil {
+			return nil, fmt.Errorf("kernel BTF missing (%w): %s mode needs a kernel built with CONFIG_DEBUG_INFO_BTF=y; use mode tracepoint", err, mode)
+		}
+	}
+	spec, err := loadProbes()
+	if err != nil {
+		return nil, err
+	}
+	// Only this mode's programs are loaded: the others may need kernel
+	// features (BTF, trampolines) that are missing.
+	keep := map[string]*ebpf.ProgramSpec{}
+	for _, h := range hooks[mode] {
+		keep[h.prog] = spec.Programs[h.prog]
+	}
+	spec.Programs = keep
+
+	coll, err := ebpf.NewCollection(spec)
+	if err != nil {
+		return nil, fmt.Errorf("loading programs: %w", err)
+	}
+	p := &Probes{
+		mode:    mode,
+		coll:    coll,
+		flushed: make(chan struct{}, 1),
+		done:    make(chan struct{}),
+	}
+	defer func() {
+		if err != nil {
+			p.release()
+		}
+	}()
+	for _, h := range hooks[mode] {
+		l, err := h.attach(coll.Programs[h.prog])
+		if err != nil {
+			return nil, fmt.Errorf("attaching %s: %w", h.prog, err)
+		}
+		p.links = append(p.links, l)
+	}
+	p.reader, err = perf.NewReader(coll.Maps["events"], pages*os.Getpagesize())
+	if err != nil {
+		return nil, fmt.Errorf("opening perf buffer: %w", err)
+	}
+	go p.read()
+	return p, nil
+}
+
+// release undoes attachMode; links go first so no program runs against a
+// closed reader.
+func (p *Probes) release() {
+	for _, l := range p.links {
+		l.Close()
+	}
+	p.links = nil
+	if p.reader != nil {
+		p.reader.Close()
+		<-p.done
+		p.reader = nil
+	}
+	p.coll.Close()
+}
+
+func (p *Probes) read() {
+	defer close(p.done)
+	var rec perf.Record
+	for {
+		err := p.reader.ReadInto(&rec)
+		switch {
+		case err == nil && rec.LostSamples > 0:
+			p.lost.Add(rec.LostSamples)
+		case err == nil:
+			p.received.Add(1)
+		case errors.Is(err, perf.ErrFlushed):
+			select {
+			case p.flushed <- struct{}{}:
+			default:
+			}
+		case errors.Is(err, perf.ErrClosed):
+			return
+		default:
+			p.readErr.Store(&err)
+			return
+		}
+	}
+}
+
+// Mode is the attach mode in use.
+func (p *Probes) Mode() string { return p.mode }
+
+// Attempts lists the modes tried and failed before Mode, in order.
+func (p *Probes) Attempts() []Attempt { return append([]Attempt(nil), p.attempts...) }
+
+// Watch adds a process (its tgid as seen from the initial PID namespace,
+// e.g. a container's State.Pid) to the allow-list.
+func (p *Probes) Watch(tgid uint32) error {
+	if err := p.coll.Maps["watched"].Put(tgid, uint8(1)); err != nil {
+		return fmt.Errorf("bpf: watching %d: %w", tgid, err)
+	}
+	return nil
+}
+
+// Unwatch removes a process from the allow-list; unknown ones are ignored.
+func (p *Probes) Unwatch(tgid uint32) error {
+	err := p.coll.Maps["watched"].Delete(tgid)
+	if err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+		return fmt.Errorf("bpf: unwatching %d: %w", tgid, err)
+	}
+	return nil
+}
+
+// Close detaches all programs and frees the maps and the perf buffer.
+func (p *Probes) Close() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.coll == nil {
+		return nil
+	}
+	p.release()
+	p.coll = nil
+	return nil
+}
+
+func ensureTracefs() error {
+	for _, dir := range []string{"/sys/kernel/tracing", "/sys/kernel/debug/tracing"} {
+		var st unix.Statfs_t
+		if unix.Statfs(dir, &st) == nil && st.Type == unix.TRACEFS_MAGIC {
+			return nil
+		}
+	}
+	if err := unix.Mount("nodev", "/sys/kernel/tracing", "tracefs", 0, ""); err != nil {
+		return fmt.Errorf("tracefs is not mounted and mounting it failed: %w; run `mount -t tracefs nodev /sys/kernel/tracing` as root", err)
+	}
+	return nil
+}
+
+// explain turns the kernel's terse refusals into what to do about them.
+func explain(mode string, err error) error {
+	switch {
+	case errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES):
+		if os.Geteuid() != 0 {
+			return fmt.Errorf("%w: not running as root; eBPF probes need root (or CAP_BPF, CAP_PERFMON and CAP_SYS_RESOURCE): run with sudo", err)
+		}
+		if mode == ModeFentry {
+			return fmt.Errorf("%w: the kernel refuses fentry/fexit although running as root (no BPF trampoline support, lockdown or an LSM); use mode kprobe or tracepoint", err)
+		}
+		return fmt.Errorf("%w: refused although running as root (kernel lockdown or an LSM)", err)
+	case mode == ModeKprobe && !kprobesAvailable():
+		return fmt.Errorf("%w: this kernel has no kprobe support (CONFIG_KPROBES, CONFIG_KPROBE_EVENTS); use mode fentry or tracepoint", err)
+	case errors.Is(err, ebpf.ErrNotSupported):
+		return fmt.Errorf("%w: this kernel lacks the feature; use mode auto to fall back", err)
+	case errors.Is(err, os.ErrNotExist):
+		return fmt.Errorf("%w: the kernel function or tracepoint does not exist on this kernel", err)
+	}
+	return err
+}
+
+// kprobesAvailable reports whether either way of creating a kprobe exists:
+// the perf PMU or tracefs' kprobe_events.
+func kprobesAvailable() bool {
+	for _, f := range []string{
+		"/sys/bus/event_source/devices/kprobe/type",
+		"/sys/kernel/tracing/kprobe_events",
+		"/sys/kernel/debug/tracing/kprobe_events",
+	} {
+		if _, err := os.Stat(f); err == nil {
+			return true
+		}
+	}
+	return false
+}

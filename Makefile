@@ -9,7 +9,7 @@ LDFLAGS := -X main.version=$(VERSION)
 PROXYLAB := bin/proxylab
 SCENARIO ?= scenarios/default.yaml
 
-.PHONY: all setup proxylab compare smoke build conformance test vet fmt-check rust-check zig-check bench cleanup clean
+.PHONY: all setup proxylab compare smoke build conformance test vet fmt-check rust-check zig-check bpf bench cleanup clean
 
 all: proxylab
 
@@ -62,6 +62,10 @@ zig-check:
 		cd zig-proxy && python3 -m ziglang fmt --check src build.zig && \
 		python3 -m ziglang build test --cache-dir ../.cache/zig-cache --prefix ../.cache/zig-out/test; \
 	fi
+
+## bpf: regenerate the committed bpf2go output (needs clang and llvm; go build does not)
+bpf:
+	$(GO) generate ./bpf
 
 ## bench: Go benchmarks of the lab's own hot paths (proxy comparisons are `make compare`)
 bench:

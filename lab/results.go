@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/proxylab/proxylab/bpf"
 	"github.com/proxylab/proxylab/loadgen"
 	"github.com/proxylab/proxylab/scenarios"
 )
@@ -28,7 +29,15 @@ type Results struct {
 	Host       Host              `json:"host"`
 	Toolchains map[string]string `json:"toolchains"`
 	Placement  Placement         `json:"placement"`
+	Probes     *ProbeSetup       `json:"probes,omitempty"` // absent when the scenario disables them
 	Proxies    []*ProxyResult    `json:"proxies"`
+}
+
+// ProbeSetup says how the eBPF probes were attached: the mode in use and
+// why each mode before it in the fallback chain failed.
+type ProbeSetup struct {
+	Mode     string        `json:"mode"`
+	Attempts []bpf.Attempt `json:"attempts"`
 }
 
 // Host describes the machine, so that readers can tell whether two results
@@ -79,7 +88,8 @@ type Run struct {
 // what the proxy process consumed meanwhile.
 type Step struct {
 	loadgen.StepResult
-	Resources *Resources `json:"resources,omitempty"`
+	Resources *Resources  `json:"resources,omitempty"`
+	Probes    *bpf.Counts `json:"probes,omitempty"` // the proxy's accepts and connects during the step
 }
 
 // Resources the proxy process used during one step.

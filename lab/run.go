@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/proxylab/proxylab/bpf"
 	"github.com/proxylab/proxylab/conformance"
 	"github.com/proxylab/proxylab/loadgen"
 	"github.com/proxylab/proxylab/scenarios"
@@ -67,6 +68,7 @@ type runner struct {
 	o         Options
 	placement Placement
 	upstream  *Artifact
+	probes    *bpf.Probes // nil unless the scenario enables them
 	res       *Results
 	path      string
 }
@@ -121,8 +123,19 @@ func Compare(ctx context.Context, e *Engine, sc *scenarios.Scenario, o Options) 
 			return nil, "", err
 		}
 	}
+	var probeSetup *ProbeSetup
 	if sc.Probes.Enabled {
-		r.info("probes.enabled is set, but this version of proxylab has no eBPF probes: the results carry no probe counts")
+		p, err := bpf.Attach(bpf.Options{Mode: sc.Probes.Mode, PerfBufferPages: sc.Probes.PerfBufferPages})
+		if err != nil {
+			return nil, "", fmt.Errorf("%s: probes.enabled: %w\n  (set probes.enabled: false to measure without them)", sc.File, err)
+		}
+		defer p.Close()
+		r.probes = p
+		probeSetup = &ProbeSetup{Mode: p.Mode(), Attempts: append([]bpf.Attempt{}, p.Attempts()...)}
+		r.info(fmt.Sprintf("eBPF probes attached in %s mode", p.Mode()))
+		for _, a := range p.Attempts() {
+			r.info(fmt.Sprintf("  (%s mode unavailable: %s)", a.Mode, a.Error))
+		}
 	}
 	if err := PinSelf(r.placement.LoadgenCPUs); err != nil {
 		return nil, "", err
@@ -137,6 +150,7 @@ func Compare(ctx context.Context, e *Engine, sc *scenarios.Scenario, o Options) 
 		Host:          DescribeHost(e.Version),
 		Toolchains:    Toolchains(ctx, append([]Component{Upstream}, proxies...)...),
 		Placement:     r.placement,
+		Probes:        probeSetup,
 	}
 	for _, a := range arts {
 		r.res.Proxies = append(r.res.Proxies, &ProxyResult{
@@ -286,6 +300,14 @@ func cutQuery(p string) (path, query string, ok bool) {
 	return p, "", false
 }
 
+// snapshot reads the probes' counters; without probes it reads nothing.
+func (r *runner) snapshot() (bpf.Counts, error) {
+	if r.probes == nil {
+		return bpf.Counts{}, nil
+	}
+	return r.probes.Snapshot()
+}
+
 // errDied is the cancellation cause when a measured container exits.
 type errDied struct{ what, why string }
 
@@ -360,6 +382,15 @@ func (r *runner) runOne(ctx context.Context, proxy *Artifact, rep int) *Run {
 		return fail(px, context.Cause(sctx))
 	}
 
+	// The probes count the proxy process only: its accepts from the load
+	// generator and its connects to the upstream.
+	if r.probes != nil {
+		if err := r.probes.Watch(uint32(px.Pid)); err != nil {
+			return fail(px, fmt.Errorf("watch %s with the probes: %w", proxy.Name, err))
+		}
+		defer r.probes.Unwatch(uint32(px.Pid))
+	}
+
 	gen, err := loadgen.New(r.target(proxy), loadgen.Config{Connections: r.sc.Load.Connections, KeepAlive: r.sc.Load.Keepalive})
 	if err != nil {
 		return fail(nil, err)
@@ -379,6 +410,7 @@ func (r *runner) runOne(ctx context.Context, proxy *Artifact, rep int) *Run {
 	for i, s := range r.sc.Load.Steps {
 		ev(Event{Kind: EventStepStart, Step: i + 1, Rate: s.Rate, Duration: s.Duration.D()})
 		before, uerr := px.Usage()
+		probesBefore, perr := r.snapshot()
 		res, err := gen.Attack(sctx, loadgen.Step{Rate: s.Rate, Duration: s.Duration.D()}, func(p loadgen.Progress) {
 			ev(Event{Kind: EventProgress, Step: i + 1, Rate: s.Rate, Duration: s.Duration.D(), Progress: p})
 		})
@@ -388,6 +420,10 @@ func (r *runner) runOne(ctx context.Context, proxy *Artifact, rep int) *Run {
 				// Rounded to the 10 ms tick /proc counts in, so no false digits.
 				cpu := math.Round((after.CPUSeconds-before.CPUSeconds)*clockTicks) / clockTicks
 				st.Resources = &Resources{ProxyCPUSeconds: cpu, ProxyPeakRSSBytes: after.PeakRSSBytes}
+			}
+			if after, err := r.snapshot(); err == nil && perr == nil && r.probes != nil {
+				d := after.Sub(probesBefore)
+				st.Probes = &d
 			}
 			run.Steps = append(run.Steps, st)
 			ev(Event{Kind: EventStepDone, Step: i + 1, Rate: s.Rate, Duration: s.Duration.D(), Result: st})

@@ -55,6 +55,19 @@ func PrintTable(w io.Writer, r *Results) {
 			}
 		}
 	}
+	if r.Probes != nil {
+		notes = append(notes, fmt.Sprintf("eBPF probes (%s mode), per proxy process and step:", r.Probes.Mode))
+		for _, p := range r.Proxies {
+			for _, run := range p.Runs {
+				for i, st := range run.Steps {
+					if c := st.Probes; c != nil {
+						notes = append(notes, fmt.Sprintf("  %s repetition %d step %d: %d accepts, %d connects; perf buffer: %d of %d events delivered, %d failed, %d lost (loss ratio %.4f)",
+							p.Name, run.Repetition, i+1, c.Accepts, c.Connects, c.Received, c.Attempted, c.Failed, c.LostSamples, c.LossRatio))
+					}
+				}
+			}
+		}
+	}
 	if !r.Complete {
 		reason := r.StopReason
 		if reason == "" {

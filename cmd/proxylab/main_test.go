@@ -363,3 +363,51 @@ func TestCompareRefusesNonConformantProxy(t *testing.T) {
 		t.Errorf("%d containers left after a refused run", len(left))
 	}
 }
+
+// With keep-alive off every request is a new connection, so the probes'
+// accept count for the proxy process must equal the requests sent, and the
+// perf buffer must account for every event.
+func TestCompareCountsWithProbes(t *testing.T) {
+	e := requireDocker(t)
+	if os.Geteuid() != 0 {
+		t.Skip("host lacks the capability: eBPF probes need root")
+	}
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	// The smoke test covers verification; this one is about the probes.
+	cmd := proxylab(ctx, "compare", "cmd/proxylab/testdata/probes.yaml", "--results-dir", dir, "--skip-verify")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("proxylab compare: %v\n%s", err, out)
+	}
+	path := onlyResultsFile(t, dir)
+	checkSchema(t, path)
+	res, err := lab.ReadResults(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertNoContainers(t, e, res.RunID)
+	if res.Probes == nil || res.Probes.Mode == "" {
+		t.Fatalf("results do not say how the probes were attached: %+v", res.Probes)
+	}
+	st := res.Proxies[0].Runs[0].Steps[0]
+	c := st.Probes
+	if c == nil {
+		t.Fatal("step has no probe counts")
+	}
+	if c.Mode != res.Probes.Mode {
+		t.Errorf("step mode %q, attach mode %q", c.Mode, res.Probes.Mode)
+	}
+	// Requests counts responses received; a request still in flight at the
+	// step's end was accepted but not counted, hence the small allowance.
+	if c.Accepts < st.Requests || c.Accepts > st.Requests+uint64(res.Scenario.Load.Connections) {
+		t.Errorf("probes counted %d accepts for %d requests without keep-alive", c.Accepts, st.Requests)
+	}
+	if c.Attempted != c.Received+c.Failed {
+		t.Errorf("perf buffer does not add up: attempted %d, received %d, failed %d", c.Attempted, c.Received, c.Failed)
+	}
+	if !strings.Contains(string(out), "eBPF probes ("+res.Probes.Mode+" mode)") {
+		t.Errorf("table does not report the probes:\n%s", out)
+	}
+}

@@ -36,8 +36,9 @@ type Results struct {
 // ProbeSetup says how the eBPF probes were attached: the mode in use and
 // why each mode before it in the fallback chain failed.
 type ProbeSetup struct {
-	Mode     string        `json:"mode"`
+	Mode     string        `json:"mode,omitempty"` // empty when no mode attached
 	Attempts []bpf.Attempt `json:"attempts"`
+	Error    string        `json:"error,omitempty"` // why the run has no probe counts
 }
 
 // Host describes the machine, so that readers can tell whether two results

@@ -125,16 +125,21 @@ func Compare(ctx context.Context, e *Engine, sc *scenarios.Scenario, o Options) 
 	}
 	var probeSetup *ProbeSetup
 	if sc.Probes.Enabled {
+		// Probes that cannot attach (no root, no BTF, no tracefs) do not
+		// stop the run: the numbers are still valid, and the results say
+		// why they carry no probe counts.
 		p, err := bpf.Attach(bpf.Options{Mode: sc.Probes.Mode, PerfBufferPages: sc.Probes.PerfBufferPages})
 		if err != nil {
-			return nil, "", fmt.Errorf("%s: probes.enabled: %w\n  (set probes.enabled: false to measure without them)", sc.File, err)
-		}
-		defer p.Close()
-		r.probes = p
-		probeSetup = &ProbeSetup{Mode: p.Mode(), Attempts: append([]bpf.Attempt{}, p.Attempts()...)}
-		r.info(fmt.Sprintf("eBPF probes attached in %s mode", p.Mode()))
-		for _, a := range p.Attempts() {
-			r.info(fmt.Sprintf("  (%s mode unavailable: %s)", a.Mode, a.Error))
+			probeSetup = &ProbeSetup{Attempts: []bpf.Attempt{}, Error: err.Error()}
+			r.info("eBPF probes unavailable, measuring without them: " + err.Error())
+		} else {
+			defer p.Close()
+			r.probes = p
+			probeSetup = &ProbeSetup{Mode: p.Mode(), Attempts: append([]bpf.Attempt{}, p.Attempts()...)}
+			r.info(fmt.Sprintf("eBPF probes attached in %s mode", p.Mode()))
+			for _, a := range p.Attempts() {
+				r.info(fmt.Sprintf("  (%s mode unavailable: %s)", a.Mode, a.Error))
+			}
 		}
 	}
 	if err := PinSelf(r.placement.LoadgenCPUs); err != nil {

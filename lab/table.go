@@ -55,7 +55,10 @@ func PrintTable(w io.Writer, r *Results) {
 			}
 		}
 	}
-	if r.Probes != nil {
+	if r.Probes != nil && r.Probes.Error != "" {
+		notes = append(notes, "no eBPF probe counts: "+r.Probes.Error)
+	}
+	if r.Probes != nil && r.Probes.Mode != "" {
 		notes = append(notes, fmt.Sprintf("eBPF probes (%s mode), per proxy process and step:", r.Probes.Mode))
 		for _, p := range r.Proxies {
 			for _, run := range p.Runs {

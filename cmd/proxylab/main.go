@@ -76,6 +76,7 @@ Start with:
   proxylab compare scenarios/smoke.yaml a short run (under a minute per proxy)
   proxylab validate scenarios/*.yaml    check scenario files without running them
   proxylab verify                       check every proxy against the proxy contract
+  proxylab probes                       which eBPF attach modes work on this host
 
 It needs a Docker engine on this host (scripts/setup.sh starts one) and sends
 traffic only to 127.0.0.1.`,
@@ -84,7 +85,7 @@ traffic only to 127.0.0.1.`,
 		SilenceErrors: true,
 	}
 	root.PersistentFlags().StringVar(&g.root, "root", "", "proxylab checkout to build from (default: found from the current folder)")
-	root.AddCommand(newCompare(g), newValidate(), newVerify(g), newBuild(g), newCleanup())
+	root.AddCommand(newCompare(g), newValidate(), newVerify(g), newBuild(g), newProbes(), newCleanup())
 	return root
 }
 

@@ -7,14 +7,17 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/proxylab/proxylab/bpf"
 	"github.com/proxylab/proxylab/lab"
 )
 
@@ -409,5 +412,65 @@ func TestCompareCountsWithProbes(t *testing.T) {
 	}
 	if !strings.Contains(string(out), "eBPF probes ("+res.Probes.Mode+" mode)") {
 		t.Errorf("table does not report the probes:\n%s", out)
+	}
+}
+
+// probes lists every attach mode with a verdict, and --pid counts exactly
+// the accepts of the watched process (this test process).
+func TestProbesCommand(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("host lacks the capability: eBPF probes need root")
+	}
+	out, err := proxylab(context.Background(), "probes").CombinedOutput()
+	if err != nil {
+		t.Fatalf("proxylab probes: %v\n%s", err, out)
+	}
+	for _, mode := range []string{"kprobe", "fentry", "tracepoint"} {
+		if !strings.Contains(string(out), "\n"+mode+" ") {
+			t.Errorf("no verdict for %s:\n%s", mode, out)
+		}
+	}
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	cmd := proxylab(context.Background(), "probes", "--pid", strconv.Itoa(os.Getpid()), "--for", "3s")
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stdout bytes.Buffer
+	cmd.Stdout = &stdout
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// Connect only once the probes say they are watching.
+	if line, err := bufio.NewReader(stderr).ReadString('\n'); err != nil || !strings.Contains(line, "watching process") {
+		t.Fatalf("probes did not start watching: %q %v", line, err)
+	}
+	const n = 7
+	for range n {
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := ln.Accept()
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Close()
+		c.Close()
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("probes --pid: %v", err)
+	}
+	var c bpf.Counts
+	if err := json.Unmarshal(stdout.Bytes(), &c); err != nil {
+		t.Fatalf("probes --pid printed %q: %v", stdout.String(), err)
+	}
+	if c.Accepts != n || c.Attempted != c.Received+c.Failed {
+		t.Errorf("counts %+v: want exactly %d accepts and attempted == received + failed", c, n)
 	}
 }

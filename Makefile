@@ -9,12 +9,15 @@ LDFLAGS := -X main.version=$(VERSION)
 PROXYLAB := bin/proxylab
 SCENARIO ?= scenarios/default.yaml
 
-.PHONY: all setup proxylab compare smoke build conformance test vet fmt-check rust-check zig-check bpf bench cleanup clean
+.PHONY: all setup setup-test proxylab compare smoke build conformance test vet fmt-check rust-check zig-check bpf bench cleanup clean
 
 all: proxylab
 
 setup:
 	@scripts/setup.sh
+
+setup-test:
+	@scripts/setup.sh --test
 
 proxylab:
 	@mkdir -p bin
@@ -38,7 +41,7 @@ conformance: proxylab
 
 ## test: static checks, unit tests and the integration tests against a real Docker engine
 ## (-p 1: the integration tests share the fixed ports of DESIGN.md)
-test: setup vet fmt-check rust-check zig-check
+test: setup-test vet fmt-check rust-check zig-check
 	PROXYLAB_REQUIRE_DOCKER=1 $(GO) test -p 1 -count=1 -timeout 20m ./...
 
 vet:

@@ -61,3 +61,5 @@ require (
 	golang.org/x/text v0.43.0 // indirect
 	golang.org/x/time v0.16.0 // indirect
 )
+
+tool github.com/cilium/ebpf/cmd/bpf2go

@@ -1,9 +1,13 @@
 package bpf
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/cilium/ebpf"
+	"golang.org/x/sys/unix"
 )
 
 // Counts are cumulative since Attach (or, after Sub, over an interval).
@@ -49,6 +53,8 @@ const (
 	counterConnects
 	counterAttempted
 	counterFailed
+	counterNoSpace
+	counterFlushNoSpace
 	counterMax
 )
 
@@ -76,7 +82,9 @@ const (
 
 // Snapshot drains the perf buffer and returns the counts at one consistent
 // cut: every attempted output is either received or failed, so
-// Attempted == Received + Failed holds exactly.
+// Attempted == Received + Failed holds exactly, and every output dropped for
+// a full buffer has been reported, so LostSamples == Failed unless some
+// outputs failed for another reason.
 //
 // A cut is consistent when the kernel's attempted and failed counters did not
 // move while the buffer was drained and everything they account for has
@@ -104,6 +112,18 @@ func (p *Probes) Snapshot() (Counts, error) {
 		if err := p.drain(); err != nil {
 			return Counts{}, err
 		}
+		// The LOST records owed for outputs dropped since a ring's last
+		// successful output are only written with its next one, so each
+		// ring gets one more output now that there is room, and is drained
+		// again.
+		if err := p.flushRings(); err != nil {
+			return Counts{}, err
+		}
+		if !p.noFlush {
+			if err := p.drain(); err != nil {
+				return Counts{}, err
+			}
+		}
 		// Read after the drain and before the second kernel read: a record
 		// counted here was attempted before that read, so received can never
 		// run ahead of the cut being checked.
@@ -115,6 +135,14 @@ func (p *Probes) Snapshot() (Counts, error) {
 		attempted, failed := after[counterAttempted], after[counterFailed]
 		if attempted != before[counterAttempted] || failed != before[counterFailed] || received+failed != attempted {
 			continue
+		}
+		// A flush dropped for a full ring is owed a LOST record too; it is
+		// not an event, so it is taken out again once reported.
+		if !p.noFlush && lost != after[counterNoSpace] {
+			continue
+		}
+		if flushLost := after[counterFlushNoSpace]; lost >= flushLost {
+			lost -= flushLost
 		}
 		return Counts{
 			Mode:        p.mode,
@@ -129,6 +157,45 @@ func (p *Probes) Snapshot() (Counts, error) {
 	}
 	return Counts{}, errors.New("bpf: no consistent snapshot: events kept arriving while the perf buffer was drained")
 }
+
+// flushProg is the program flushRings runs; it is loaded in every mode.
+const flushProg = "flush"
+
+// flushRings makes one output on every online CPU's ring. Kernels before
+// 5.10 cannot run a program on a chosen CPU; there LostSamples may lag
+// Failed, and Snapshot stops waiting for it to catch up.
+func (p *Probes) flushRings() error {
+	if p.noFlush {
+		return nil
+	}
+	cpus, err := ebpf.PossibleCPU()
+	if err != nil {
+		return fmt.Errorf("bpf: counting CPUs: %w", err)
+	}
+	prog := p.coll.Programs[flushProg]
+	for cpu := range cpus {
+		_, err := prog.Run(&ebpf.RunOptions{CPU: uint32(cpu), Flags: unix.BPF_F_TEST_RUN_ON_CPU})
+		switch {
+		case err == nil:
+		case errors.Is(err, ebpf.ErrNotSupported) || errors.Is(err, unix.EINVAL):
+			p.noFlush = true
+			return nil
+		case errors.Is(err, unix.ENXIO):
+			// Offline: the reader has no ring for it either.
+		default:
+			return fmt.Errorf("bpf: flushing perf buffer on CPU %d: %w", cpu, err)
+		}
+	}
+	return nil
+}
+
+// isFlush tells flushRings' records apart from events; see struct event
+// in probes.c.
+func isFlush(raw []byte) bool {
+	return len(raw) >= 8 && binary.NativeEndian.Uint32(raw[4:8]) == kindFlush
+}
+
+const kindFlush = 3
 
 func (p *Probes) setPaused(v uint32) error {
 	if err := p.coll.Maps["paused"].Put(uint32(0), v); err != nil {

@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/btf"
 	"github.com/cilium/ebpf/link"
 	"github.com/cilium/ebpf/perf"
 	"github.com/cilium/ebpf/rlimit"
@@ -33,6 +34,10 @@ const DefaultPerfBufferPages = 64
 type Options struct {
 	Mode            string // "auto", "kprobe", "fentry", "tracepoint"
 	PerfBufferPages int    // per CPU; power of two
+
+	// readerStart, if set, holds the reader back until it is closed, so
+	// tests can overflow the perf buffer on purpose.
+	readerStart <-chan struct{}
 }
 
 // Attempt is an earlier mode in the auto chain that failed, and why.
@@ -56,10 +61,8 @@ var hooks = map[string][]hook{
 		{"kretprobe_accept", func(p *ebpf.Program) (link.Link, error) { return link.Kretprobe("inet_csk_accept", p, nil) }},
 		{"kretprobe_connect", func(p *ebpf.Program) (link.Link, error) { return link.Kretprobe("tcp_v4_connect", p, nil) }},
 	},
-	ModeFentry: {
-		{"fexit_accept", tracing},
-		{"fexit_connect", tracing},
-	},
+	// Resolved per kernel by fentryHooks.
+	ModeFentry: nil,
 	ModeTracepoint: {
 		{"tp_accept4", func(p *ebpf.Program) (link.Link, error) {
 			return link.Tracepoint("syscalls", "sys_exit_accept4", p, nil)
@@ -75,6 +78,58 @@ var hooks = map[string][]hook{
 
 func tracing(p *ebpf.Program) (link.Link, error) {
 	return link.AttachTracing(link.TracingOptions{Program: p})
+}
+
+// fexitVariants maps each hooked kernel function to its fexit programs by
+// the parameter count each was written for: the return value's place in
+// the context depends on it.
+var fexitVariants = []struct {
+	fn    string
+	progs map[int]string
+}{
+	{"inet_csk_accept", map[int]string{2: "fexit_accept_2args", 4: "fexit_accept_4args"}},
+	{"tcp_v4_connect", map[int]string{3: "fexit_connect"}},
+}
+
+// fentryHooks picks, for the kernel described by spec, the fexit programs
+// whose context layout matches its functions.
+func fentryHooks(spec *btf.Spec) ([]hook, error) {
+	var hs []hook
+	for _, v := range fexitVariants {
+		n, err := paramCount(spec, v.fn)
+		if err != nil {
+			return nil, err
+		}
+		prog, ok := v.progs[n]
+		if !ok {
+			return nil, fmt.Errorf("kernel function %s has %d parameters, which no fexit program here expects: %w", v.fn, n, ebpf.ErrNotSupported)
+		}
+		hs = append(hs, hook{prog, tracing})
+	}
+	return hs, nil
+}
+
+func paramCount(spec *btf.Spec, fn string) (int, error) {
+	var f *btf.Func
+	if err := spec.TypeByName(fn, &f); err != nil {
+		return 0, fmt.Errorf("looking up %s in kernel BTF: %w", fn, err)
+	}
+	proto, ok := f.Type.(*btf.FuncProto)
+	if !ok {
+		return 0, fmt.Errorf("kernel BTF: %s is a %T, not a function prototype", fn, f.Type)
+	}
+	return len(proto.Params), nil
+}
+
+func modeHooks(mode string) ([]hook, error) {
+	if mode != ModeFentry {
+		return hooks[mode], nil
+	}
+	spec, err := btf.LoadKernelSpec()
+	if err != nil {
+		return nil, fmt.Errorf("reading kernel BTF: %w", err)
+	}
+	return fentryHooks(spec)
 }
 
 // Probes are attached eBPF programs and the reader of their events.
@@ -93,7 +148,8 @@ type Probes struct {
 	done     chan struct{}
 	readErr  atomic.Pointer[error]
 
-	mu sync.Mutex // serialises Snapshot and Close
+	mu      sync.Mutex // serialises Snapshot and Close
+	noFlush bool       // the kernel cannot run the flush program per CPU
 }
 
 // Attach loads and attaches the programs per opts.Mode. In mode auto it
@@ -129,7 +185,7 @@ func Attach(opts Options) (*Probes, error) {
 
 	var attempts []Attempt
 	for _, m := range modes {
-		p, err := attachMode(m, pages)
+		p, err := attachMode(m, pages, opts.readerStart)
 		if err == nil {
 			p.attempts = attempts
 			return p, nil
@@ -150,7 +206,7 @@ func Attach(opts Options) (*Probes, error) {
 	return nil, fmt.Errorf("bpf: no attach mode worked%s", b.String())
 }
 
-func attachMode(mode string, pages int) (_ *Probes, err error) {
+func attachMode(mode string, pages int, readerStart <-chan struct{}) (_ *Probes, err error) {
 	// Tracepoint records have a fixed layout; the other modes relocate
 	// against, or attach by, kernel types.
 	if mode != ModeTracepoint {
@@ -162,10 +218,14 @@ func attachMode(mode string, pages int) (_ *Probes, err error) {
 	if err != nil {
 		return nil, err
 	}
+	hs, err := modeHooks(mode)
+	if err != nil {
+		return nil, err
+	}
 	// Only this mode's programs are loaded: the others may need kernel
 	// features (BTF, trampolines) that are missing.
-	keep := map[string]*ebpf.ProgramSpec{}
-	for _, h := range hooks[mode] {
+	keep := map[string]*ebpf.ProgramSpec{flushProg: spec.Programs[flushProg]}
+	for _, h := range hs {
 		keep[h.prog] = spec.Programs[h.prog]
 	}
 	spec.Programs = keep
@@ -185,7 +245,7 @@ func attachMode(mode string, pages int) (_ *Probes, err error) {
 			p.release()
 		}
 	}()
-	for _, h := range hooks[mode] {
+	for _, h := range hs {
 		l, err := h.attach(coll.Programs[h.prog])
 		if err != nil {
 			return nil, fmt.Errorf("attaching %s: %w", h.prog, err)
@@ -196,7 +256,7 @@ func attachMode(mode string, pages int) (_ *Probes, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("opening perf buffer: %w", err)
 	}
-	go p.read()
+	go p.read(readerStart)
 	return p, nil
 }
 
@@ -215,14 +275,18 @@ func (p *Probes) release() {
 	p.coll.Close()
 }
 
-func (p *Probes) read() {
+func (p *Probes) read(start <-chan struct{}) {
 	defer close(p.done)
+	if start != nil {
+		<-start
+	}
 	var rec perf.Record
 	for {
 		err := p.reader.ReadInto(&rec)
 		switch {
 		case err == nil && rec.LostSamples > 0:
 			p.lost.Add(rec.LostSamples)
+		case err == nil && isFlush(rec.RawSample):
 		case err == nil:
 			p.received.Add(1)
 		case errors.Is(err, perf.ErrFlushed):

@@ -20,8 +20,10 @@ const (
 	probesMapEvents            = "events"
 	probesMapPaused            = "paused"
 	probesMapWatched           = "watched"
-	probesProgFexitAccept      = "fexit_accept"
+	probesProgFexitAccept2args = "fexit_accept_2args"
+	probesProgFexitAccept4args = "fexit_accept_4args"
 	probesProgFexitConnect     = "fexit_connect"
+	probesProgFlush            = "flush"
 	probesProgKretprobeAccept  = "kretprobe_accept"
 	probesProgKretprobeConnect = "kretprobe_connect"
 	probesProgTpAccept         = "tp_accept"
@@ -71,8 +73,10 @@ type probesSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type probesProgramSpecs struct {
-	FexitAccept      *ebpf.ProgramSpec `ebpf:"fexit_accept"`
+	FexitAccept2args *ebpf.ProgramSpec `ebpf:"fexit_accept_2args"`
+	FexitAccept4args *ebpf.ProgramSpec `ebpf:"fexit_accept_4args"`
 	FexitConnect     *ebpf.ProgramSpec `ebpf:"fexit_connect"`
+	Flush            *ebpf.ProgramSpec `ebpf:"flush"`
 	KretprobeAccept  *ebpf.ProgramSpec `ebpf:"kretprobe_accept"`
 	KretprobeConnect *ebpf.ProgramSpec `ebpf:"kretprobe_connect"`
 	TpAccept         *ebpf.ProgramSpec `ebpf:"tp_accept"`
@@ -141,8 +145,10 @@ type probesVariables struct {
 //
 // It can be passed to loadProbesObjects or ebpf.CollectionSpec.LoadAndAssign.
 type probesPrograms struct {
-	FexitAccept      *ebpf.Program `ebpf:"fexit_accept"`
+	FexitAccept2args *ebpf.Program `ebpf:"fexit_accept_2args"`
+	FexitAccept4args *ebpf.Program `ebpf:"fexit_accept_4args"`
 	FexitConnect     *ebpf.Program `ebpf:"fexit_connect"`
+	Flush            *ebpf.Program `ebpf:"flush"`
 	KretprobeAccept  *ebpf.Program `ebpf:"kretprobe_accept"`
 	KretprobeConnect *ebpf.Program `ebpf:"kretprobe_connect"`
 	TpAccept         *ebpf.Program `ebpf:"tp_accept"`
@@ -152,8 +158,10 @@ type probesPrograms struct {
 
 func (p *probesPrograms) Close() error {
 	return _ProbesClose(
-		p.FexitAccept,
+		p.FexitAccept2args,
+		p.FexitAccept4args,
 		p.FexitConnect,
+		p.Flush,
 		p.KretprobeAccept,
 		p.KretprobeConnect,
 		p.TpAccept,

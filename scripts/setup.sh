@@ -8,6 +8,10 @@
 # commands to run instead.
 set -euo pipefail
 
+# --test: also what `make test` needs beyond running the lab.
+FOR_TEST=0
+[ "${1:-}" = --test ] && FOR_TEST=1
+
 DOCKERD_LOG=${PROXYLAB_DOCKERD_LOG:-/var/log/proxylab-dockerd.log}
 GO_MIN=1.26
 
@@ -59,6 +63,17 @@ if [ -d "$here/zig-proxy" ] && [ "$(python3 -m ziglang version 2>/dev/null)" != 
 	command -v python3 >/dev/null 2>&1 || die "zig-proxy/ needs Zig $ZIG_VERSION, installed with python3 -m pip: no python3 found"
 	say "installing Zig $ZIG_VERSION (PyPI package ziglang)"
 	python3 -m pip install --quiet "ziglang==$ZIG_VERSION" || die "pip install ziglang==$ZIG_VERSION failed"
+fi
+
+# --- clang, llvm and libbpf headers, for `make test` only (--test): it checks
+# that the committed bpf2go output is what this source compiles to.
+if [ "$FOR_TEST" = 1 ] && { ! command -v clang >/dev/null 2>&1 || ! command -v llvm-strip >/dev/null 2>&1 || [ ! -e /usr/include/bpf/bpf_helpers.h ]; }; then
+	command -v apt-get >/dev/null 2>&1 ||
+		die "the eBPF build check needs clang, llvm and libbpf headers: install them with your package manager"
+	say "installing clang, llvm and libbpf-dev (to check the committed eBPF objects)"
+	privileged env DEBIAN_FRONTEND=noninteractive apt-get update -qq &&
+		privileged env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq clang llvm libbpf-dev >/dev/null ||
+		die "apt-get install clang llvm libbpf-dev failed"
 fi
 
 # --- Docker engine ------------------------------------------------------------

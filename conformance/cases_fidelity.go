@@ -98,6 +98,22 @@ func fidBody(n int) []byte {
 	return b
 }
 
+// fidInStep checks that the connection still carries whole exchanges after
+// the one described by after: a GET of size pattern bytes on it must come
+// back 200 and whole. A proxy that framed the earlier answer wrongly leaves
+// bytes behind that this request then reads.
+func fidInStep(c *Conn, after string, size int) error {
+	target := fmt.Sprintf("/?size=%d", size)
+	next, err := c.Do("GET", fidRequest("GET", target))
+	if err != nil {
+		return fmt.Errorf("GET %s after %s on the same connection: %w", target, after, err)
+	}
+	if next.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s after %s on the same connection: want 200, got %s", target, after, next.Status)
+	}
+	return fidSameBytes("GET "+target+" after "+after, next.Body, Pattern(size))
+}
+
 // fidSameBytes reports how got differs from want: the lengths, or the
 // first differing offset with the bytes around it.
 func fidSameBytes(what string, got, want []byte) error {
@@ -201,11 +217,7 @@ func fidHeadMethod(e *Env) error {
 		if cl := resp.Header.Values("Content-Length"); len(cl) > 0 && (len(cl) != 1 || cl[0] != "3000") {
 			return fmt.Errorf("HEAD %s: the upstream announced 3000 bytes, the proxy's answer has Content-Length %q", target, cl)
 		}
-		next, err := c.Do("GET", fidRequest("GET", "/?size=7"))
-		if err != nil {
-			return fmt.Errorf("GET /?size=7 after HEAD %s on the same connection: %w (did the proxy send a body with the HEAD response?)", target, err)
-		}
-		if err := fidSameBytes("GET /?size=7 after HEAD "+target, next.Body, Pattern(7)); err != nil {
+		if err := fidInStep(c, "HEAD "+target+" (did the proxy send a body with the HEAD response?)", 7); err != nil {
 			return err
 		}
 	}
@@ -463,14 +475,7 @@ func fidNoBodyStatuses(e *Env) error {
 		if resp.StatusCode != status {
 			return fmt.Errorf("GET %s: want status %d, got %s", target, status, resp.Status)
 		}
-		next, err := c.Do("GET", fidRequest("GET", "/?size=9"))
-		if err != nil {
-			return fmt.Errorf("GET /?size=9 after a %d on the same connection: %w (did the proxy frame a body after the %d?)", status, err, status)
-		}
-		if next.StatusCode != http.StatusOK {
-			return fmt.Errorf("GET /?size=9 after a %d on the same connection: want 200, got %s", status, next.Status)
-		}
-		if err := fidSameBytes(fmt.Sprintf("GET /?size=9 after a %d", status), next.Body, Pattern(9)); err != nil {
+		if err := fidInStep(c, fmt.Sprintf("a %d (did the proxy frame a body after it?)", status), 9); err != nil {
 			return err
 		}
 	}
@@ -497,11 +502,7 @@ func fidChunkedResponse(e *Env) error {
 		if err := fidSameBytes("GET "+target+" body", resp.Body, Pattern(size)); err != nil {
 			return err
 		}
-		next, err := c.Do("GET", fidRequest("GET", "/?size=4"))
-		if err != nil {
-			return fmt.Errorf("GET /?size=4 after GET %s on the same connection: %w", target, err)
-		}
-		if err := fidSameBytes("GET /?size=4 after GET "+target, next.Body, Pattern(4)); err != nil {
+		if err := fidInStep(c, "GET "+target, 4); err != nil {
 			return err
 		}
 	}

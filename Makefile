@@ -42,6 +42,8 @@ conformance: proxylab
 ## test: static checks, unit tests and the integration tests against a real Docker engine
 ## (-p 1: the integration tests share the fixed ports of DESIGN.md)
 test: setup-test vet fmt-check rust-check zig-check
+	@# Containers a killed earlier run left behind would make compare refuse to start.
+	@$(GO) run ./cmd/proxylab cleanup
 	PROXYLAB_REQUIRE_DOCKER=1 $(GO) test -p 1 -count=1 -timeout 20m ./...
 
 vet:

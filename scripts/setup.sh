@@ -99,13 +99,32 @@ else
 	if [ "${AS_ROOT[0]:-}" = none ]; then
 		todo+=("$start_dockerd")
 	else
+		# A daemon killed without its own shutdown (a machine or session
+		# ending) leaves its pid files behind, and a new dockerd refuses to
+		# start while they name a pid; remove them when no such daemon runs.
+		for pidfile in /var/run/docker.pid /var/run/docker/containerd/containerd.pid; do
+			[ -f "$pidfile" ] || continue
+			pid=$(cat "$pidfile" 2>/dev/null || true)
+			comm=$(cat "/proc/$pid/comm" 2>/dev/null || true)
+			# A killed daemon may linger as a zombie under an init that does
+			# not reap: that is stale too.
+			state=$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null || true)
+			if { [ "$comm" != dockerd ] && [ "$comm" != containerd ]; } || [ "$state" = Z ]; then
+				say "removing stale $pidfile"
+				privileged rm -f "$pidfile"
+			fi
+		done
 		say "starting dockerd --bridge=none --iptables=false (log: $DOCKERD_LOG)"
 		privileged sh -c "$start_dockerd"
-		for _ in $(seq 1 60); do
+		for i in $(seq 1 60); do
 			docker_answers && break
+			# Give up early once the daemon has exited, rather than waiting
+			# the whole 30 s for one that will never answer.
+			[ "$i" -gt 4 ] && ! pgrep -x dockerd >/dev/null 2>&1 && break
 			sleep 0.5
 		done
-		docker_answers || die "dockerd did not answer within 30 s; see $DOCKERD_LOG"
+		docker_answers || die "dockerd did not start; its log ($DOCKERD_LOG) ends with:
+$(tail -n 5 "$DOCKERD_LOG" 2>/dev/null)"
 		say "docker engine answers"
 	fi
 fi

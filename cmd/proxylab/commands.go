@@ -25,7 +25,9 @@ whose binary did not change) and checks each proxy against the conformance
 suite: a proxy that fails it is not measured, since its numbers would not be
 comparable (--skip-verify measures anyway and says so in the results). Then,
 for each repetition and each proxy, it starts fresh containers, warms up,
-runs every load step, and removes the containers.
+runs every load step, and removes the containers. When the scenario enables
+probes (root needed; see proxylab probes), each step also records the proxy
+process's accepts and IPv4 connects counted with eBPF.
 
 The results file is written after every proxy run, so Ctrl-C keeps what was
 measured: the file then says "complete": false. Exit status: 0 complete,

@@ -98,18 +98,27 @@ func fidBody(n int) []byte {
 	return b
 }
 
+// fidGetStatus sends a GET for target on c and requires the given status.
+func fidGetStatus(c *Conn, target string, status int) (*Response, error) {
+	resp, err := c.Do("GET", fidRequest("GET", target))
+	if err != nil {
+		return nil, fmt.Errorf("GET %s: %w", target, err)
+	}
+	if resp.StatusCode != status {
+		return nil, fmt.Errorf("GET %s: want status %d, got %s: %q", target, status, resp.Status, clip(resp.Body))
+	}
+	return resp, nil
+}
+
 // fidInStep checks that the connection still carries whole exchanges after
 // the one described by after: a GET of size pattern bytes on it must come
 // back 200 and whole. A proxy that framed the earlier answer wrongly leaves
 // bytes behind that this request then reads.
 func fidInStep(c *Conn, after string, size int) error {
 	target := fmt.Sprintf("/?size=%d", size)
-	next, err := c.Do("GET", fidRequest("GET", target))
+	next, err := fidGetStatus(c, target, http.StatusOK)
 	if err != nil {
-		return fmt.Errorf("GET %s after %s on the same connection: %w", target, after, err)
-	}
-	if next.StatusCode != http.StatusOK {
-		return fmt.Errorf("GET %s after %s on the same connection: want 200, got %s", target, after, next.Status)
+		return fmt.Errorf("after %s on the same connection: %w", after, err)
 	}
 	return fidSameBytes("GET "+target+" after "+after, next.Body, Pattern(size))
 }
@@ -444,12 +453,9 @@ func fidStatusCodes(e *Env) error {
 		if err != nil {
 			return err
 		}
-		resp, err := c.Do("GET", fidRequest("GET", target))
+		resp, err := fidGetStatus(c, target, status)
 		if err != nil {
-			return fmt.Errorf("GET %s: %w", target, err)
-		}
-		if resp.StatusCode != status {
-			return fmt.Errorf("GET %s: want status %d, got %s: %q", target, status, resp.Status, clip(resp.Body))
+			return err
 		}
 		if err := fidSameBytes("GET "+target+" body", resp.Body, Pattern(size)); err != nil {
 			return err
@@ -467,13 +473,8 @@ func fidNoBodyStatuses(e *Env) error {
 		if err != nil {
 			return err
 		}
-		target := fmt.Sprintf("/?status=%d", status)
-		resp, err := c.Do("GET", fidRequest("GET", target))
-		if err != nil {
-			return fmt.Errorf("GET %s: %w", target, err)
-		}
-		if resp.StatusCode != status {
-			return fmt.Errorf("GET %s: want status %d, got %s", target, status, resp.Status)
+		if _, err := fidGetStatus(c, fmt.Sprintf("/?status=%d", status), status); err != nil {
+			return err
 		}
 		if err := fidInStep(c, fmt.Sprintf("a %d (did the proxy frame a body after it?)", status), 9); err != nil {
 			return err
@@ -492,12 +493,9 @@ func fidChunkedResponse(e *Env) error {
 			return err
 		}
 		target := fmt.Sprintf("/?chunked=1&size=%d", size)
-		resp, err := c.Do("GET", fidRequest("GET", target))
+		resp, err := fidGetStatus(c, target, http.StatusOK)
 		if err != nil {
-			return fmt.Errorf("GET %s: %w", target, err)
-		}
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("GET %s: want 200, got %s", target, resp.Status)
+			return err
 		}
 		if err := fidSameBytes("GET "+target+" body", resp.Body, Pattern(size)); err != nil {
 			return err
@@ -520,12 +518,9 @@ func fidLargeResponse(e *Env) error {
 		if err != nil {
 			return err
 		}
-		resp, err := c.Do("GET", fidRequest("GET", target))
+		resp, err := fidGetStatus(c, target, http.StatusOK)
 		if err != nil {
-			return fmt.Errorf("GET %s: %w", target, err)
-		}
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("GET %s: want 200, got %s", target, resp.Status)
+			return err
 		}
 		if got := SHA256(resp.Body); len(resp.Body) != size || got != want {
 			return fmt.Errorf("GET %s: want %d bytes with SHA-256 %s, got %d bytes with SHA-256 %s",

@@ -177,17 +177,17 @@ func Compare(ctx context.Context, e *Engine, sc *scenarios.Scenario, o Options) 
 				failed = append(failed, fmt.Sprintf("%s (repetition %d): %s", pr.Name, rep, run.Error))
 				r.info(fmt.Sprintf("%s failed in repetition %d: %s; going on with the next proxy", pr.Name, rep, run.Error))
 			}
-			if err := r.write(false, ""); err != nil {
-				return r.res, r.path, err
-			}
+			reason := ""
 			if run.Status == RunInterrupted {
-				reason := "interrupted"
+				reason = "interrupted"
 				if c := context.Cause(ctx); c != nil {
 					reason = c.Error()
 				}
-				if err := r.write(false, reason); err != nil {
-					return r.res, r.path, err
-				}
+			}
+			if err := r.write(false, reason); err != nil {
+				return r.res, r.path, err
+			}
+			if reason != "" {
 				return r.res, r.path, fmt.Errorf("%w: %s", ErrIncomplete, reason)
 			}
 		}
@@ -278,7 +278,7 @@ func (r *runner) preflight(ctx context.Context, proxies []Component) error {
 // target is the request the load generator sends through the proxy.
 func (r *runner) target(proxy *Artifact) loadgen.Target {
 	u := url.URL{Scheme: "http", Host: proxy.Addr()}
-	path, rawQuery, _ := cutQuery(r.sc.Load.Path)
+	path, rawQuery, _ := strings.Cut(r.sc.Load.Path, "?")
 	u.Path = path
 	q := rawQuery
 	if d := r.sc.Upstream.Delay.D(); d > 0 {
@@ -294,15 +294,6 @@ func (r *runner) target(proxy *Artifact) loadgen.Target {
 		t.Header.Set("Content-Type", "application/octet-stream")
 	}
 	return t
-}
-
-func cutQuery(p string) (path, query string, ok bool) {
-	for i := 0; i < len(p); i++ {
-		if p[i] == '?' {
-			return p[:i], p[i+1:], true
-		}
-	}
-	return p, "", false
 }
 
 // snapshot reads the probes' counters; without probes it reads nothing.

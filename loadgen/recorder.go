@@ -15,7 +15,7 @@ import (
 type recorder struct {
 	start    time.Time
 	target   int
-	interval time.Duration // between scheduled sends, as vegeta's pacer computes it
+	interval time.Duration // between scheduled sends, as vegeta's pacer computes it; 0 when unpaced
 
 	// cutoff (ns since start) drops results that ended after an interruption:
 	// they were aborted by it, and their errors and latencies are ours.
@@ -40,10 +40,12 @@ func newRecorder(s Step, start time.Time) *recorder {
 	r := &recorder{
 		start:    start,
 		target:   s.Rate,
-		interval: time.Second / time.Duration(s.Rate),
 		latency:  newLatencyStats(),
 		errors:   errorCounts{},
 		timeline: newTimeline(s.Duration),
+	}
+	if s.Rate > 0 {
+		r.interval = time.Second / time.Duration(s.Rate)
 	}
 	r.cutoff.Store(math.MaxInt64)
 	return r
@@ -78,7 +80,9 @@ func (r *recorder) record(res *vegeta.Result) {
 	r.lastSent = max(r.lastSent, sent)
 	r.lastEnd = max(r.lastEnd, end)
 	// vegeta's pacer schedules request n (0-based) at (n+1) intervals.
-	r.maxLag = max(r.maxLag, sent-time.Duration(res.Seq+1)*r.interval)
+	if r.interval > 0 {
+		r.maxLag = max(r.maxLag, sent-time.Duration(res.Seq+1)*r.interval)
+	}
 }
 
 // result builds the step's result. An interrupted step is measured up to the
@@ -117,7 +121,8 @@ func (r *recorder) result(connections int, interrupted bool) *StepResult {
 	if requests > 0 {
 		res.Success = float64(r.succeeded) / float64(requests)
 	}
-	if !interrupted || requests > 0 {
+	// An unpaced step has no target to fall short of.
+	if r.target > 0 && (!interrupted || requests > 0) {
 		res.LoadgenSaturated, res.Saturation = saturation(r.target, res.AchievedRate, r.maxLag, connections)
 	}
 	return res

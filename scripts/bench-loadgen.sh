@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# Compares the lab's load generator with wrk at maximum rate against the
+# same upstream: the upstream pinned to one CPU, each load generator in turn
+# pinned to another, same connections and duration, A B A B so that drift of
+# a shared machine hits both alike. Prints ours/wrk per pair and the median.
+#
+# The upstream listens on an ephemeral port, so the bench never collides
+# with the lab's fixed ports. Everything it starts is stopped on exit,
+# Ctrl-C included.
+#
+# Environment: PAIRS (5), DURATION (10s), CONNECTIONS (64),
+# LOADGEN_CPU (0), UPSTREAM_CPU (1), PROXYLAB (a proxylab binary to use
+# instead of building one from this checkout).
+set -euo pipefail
+
+PAIRS=${PAIRS:-5}
+DURATION=${DURATION:-10s}
+CONNECTIONS=${CONNECTIONS:-64}
+LOADGEN_CPU=${LOADGEN_CPU:-0}
+UPSTREAM_CPU=${UPSTREAM_CPU:-1}
+
+die() { printf 'bench-loadgen: %s\n' "$*" >&2; exit 1; }
+
+for tool in wrk taskset go awk; do
+	command -v "$tool" >/dev/null || die "needs $tool (wrk: apt-get install wrk)"
+done
+[ "$(nproc)" -ge 2 ] || die "needs 2 CPUs: one for the upstream, one for the load generators"
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+tmp=$(mktemp -d /tmp/proxylab-bench-loadgen.XXXXXX)
+pids=()
+cleanup() {
+	for p in "${pids[@]}"; do
+		kill "$p" 2>/dev/null || true
+	done
+	for p in "${pids[@]}"; do
+		wait "$p" 2>/dev/null || true
+	done
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# run CMD...: runs one load generator in the background and waits for it, so
+# that a signal reaches the trap at once instead of after the run.
+run() {
+	"$@" >"$tmp/out" 2>&1 &
+	pids+=($!)
+	local rc=0
+	wait $! || rc=$?
+	[ "$rc" -eq 0 ] || { cat "$tmp/out" >&2; die "$1 ... failed (exit $rc)"; }
+}
+
+(cd "$root" && go build -o "$tmp/upstream" ./upstream)
+ours=${PROXYLAB:-}
+if [ -z "$ours" ]; then
+	(cd "$root" && go build -o "$tmp/proxylab" ./cmd/proxylab)
+	ours=$tmp/proxylab
+fi
+
+LISTEN_ADDR=127.0.0.1:0 taskset -c "$UPSTREAM_CPU" "$tmp/upstream" 2>"$tmp/upstream.log" &
+pids+=($!)
+addr=
+for _ in $(seq 100); do
+	addr=$(sed -n 's/.* listen=\([^ ]*\).*/\1/p' "$tmp/upstream.log")
+	[ -n "$addr" ] && break
+	kill -0 "${pids[0]}" 2>/dev/null || { cat "$tmp/upstream.log" >&2; die "upstream exited"; }
+	sleep 0.1
+done
+[ -n "$addr" ] || die "upstream did not report its address"
+url=http://$addr/
+
+echo "upstream $url on CPU $UPSTREAM_CPU; load generators on CPU $LOADGEN_CPU;" \
+	"$CONNECTIONS connections, $DURATION per run, $PAIRS pairs"
+printf '%-5s %12s %12s %8s\n' pair ours_req/s wrk_req/s ratio
+ratios=()
+for i in $(seq "$PAIRS"); do
+	run taskset -c "$LOADGEN_CPU" "$ours" attack "$url" --rate 0 \
+		--connections "$CONNECTIONS" --duration "$DURATION"
+	a=$(awk '/^achieved_rate:/ {print $2}' "$tmp/out")
+	# wrk -t1: one event-loop thread, as ours runs on one CPU.
+	run taskset -c "$LOADGEN_CPU" wrk -t1 -c"$CONNECTIONS" -d"$DURATION" "$url"
+	b=$(awk '/^Requests\/sec:/ {print $2}' "$tmp/out")
+	[ -n "$a" ] && [ -n "$b" ] || die "could not read the request rates of pair $i"
+	r=$(awk -v a="$a" -v b="$b" 'BEGIN {printf "%.3f", a / b}')
+	ratios+=("$r")
+	printf '%-5s %12.0f %12.0f %8s\n' "$i" "$a" "$b" "$r"
+done
+median=$(printf '%s\n' "${ratios[@]}" | sort -g | awk '{v[NR] = $1} END {
+	if (NR % 2) print v[(NR + 1) / 2]; else printf "%.3f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }')
+echo "median ours/wrk: $median"

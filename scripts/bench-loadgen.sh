@@ -58,6 +58,7 @@ if [ -z "$ours" ]; then
 	ours=$tmp/proxylab
 fi
 
+: >"$tmp/upstream.log"
 LISTEN_ADDR=127.0.0.1:0 taskset -c "$UPSTREAM_CPU" "$tmp/upstream" 2>"$tmp/upstream.log" &
 pids+=($!)
 addr=

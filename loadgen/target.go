@@ -10,6 +10,7 @@ package loadgen
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"net/netip"
 	"net/url"
@@ -41,6 +42,12 @@ type Step struct {
 	// latency at a given load).
 	Rate     int
 	Duration time.Duration // how long the pacer keeps sending
+
+	// Raw, if set, also receives every recorded request as a vegeta Result
+	// in vegeta's gob encoding, the format of `vegeta attack` output, so that
+	// `vegeta report` and `vegeta plot` read it. Encoding costs CPU on the
+	// load generator's side; a step that cannot keep up shows as saturated.
+	Raw io.Writer
 }
 
 // DefaultTimeout is the per-request timeout when Config.Timeout is zero.

@@ -29,6 +29,7 @@ type Options struct {
 	Version    string // proxylab's own version, stamped into binaries and results
 	RunID      string // "" = a fresh random id
 	SkipVerify bool   // measure proxies without running the conformance suite first
+	RawDir     string // "" = none; else every step's results in vegeta's encoding, one file per step (RawFile)
 	Observer   func(Event)
 }
 
@@ -407,9 +408,22 @@ func (r *runner) runOne(ctx context.Context, proxy *Artifact, rep int) *Run {
 		ev(Event{Kind: EventStepStart, Step: i + 1, Rate: s.Rate, Duration: s.Duration.D()})
 		before, uerr := px.Usage()
 		probesBefore, perr := r.snapshot()
-		res, err := gen.Attack(sctx, loadgen.Step{Rate: s.Rate, Duration: s.Duration.D()}, func(p loadgen.Progress) {
+		ls := loadgen.Step{Rate: s.Rate, Duration: s.Duration.D()}
+		raw, rerr := r.rawFile(proxy.Name, rep, i+1)
+		if rerr != nil {
+			return fail(nil, rerr)
+		}
+		if raw != nil {
+			ls.Raw = raw
+		}
+		res, err := gen.Attack(sctx, ls, func(p loadgen.Progress) {
 			ev(Event{Kind: EventProgress, Step: i + 1, Rate: s.Rate, Duration: s.Duration.D(), Progress: p})
 		})
+		if raw != nil {
+			if cerr := raw.Close(); cerr != nil && err == nil {
+				err = cerr
+			}
+		}
 		if res != nil {
 			st := &Step{StepResult: *res}
 			if after, err := px.Usage(); err == nil && uerr == nil {

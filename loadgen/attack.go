@@ -140,17 +140,14 @@ func (g *Generator) work(c *conn, sched *schedule, gr *group, raw *rawWriter) {
 	timer.Stop()
 	now := time.Since(sched.start)
 	for {
-		seq, due, ok := sched.next(now)
+		due, ok := sched.next(now)
 		if !ok {
 			return
 		}
-		sent := now
-		if due > now {
-			if !sched.waitUntil(due, timer) {
-				return
-			}
-			sent = time.Since(sched.start)
+		if due > now && !sched.waitUntil(due, timer) {
+			return
 		}
+		seq, sent := sched.send()
 		code, bodyBytes, err := c.exchange(g, sent)
 		now = time.Since(sched.start)
 

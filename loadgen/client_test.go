@@ -15,6 +15,7 @@ import (
 	"time"
 
 	vegeta "github.com/tsenart/vegeta/v12/lib"
+	"github.com/tsenart/vegeta/v12/lib/plot"
 )
 
 // TestRequestWire pins the bytes each kind of target puts on the wire
@@ -210,6 +211,9 @@ func TestRawIsVegetaEncoding(t *testing.T) {
 		t.Fatal("vegeta does not recognise the raw encoding")
 	}
 	var m vegeta.Metrics
+	// vegeta plot needs sequence numbers from 0 up whose timestamps never
+	// go back.
+	p := plot.New(plot.Title("raw"))
 	seen := map[uint64]bool{}
 	for {
 		var r vegeta.Result
@@ -229,8 +233,20 @@ func TestRawIsVegetaEncoding(t *testing.T) {
 			t.Errorf("result code %d error %q bytes in %d", r.Code, r.Error, r.BytesIn)
 		}
 		m.Add(&r)
+		if err := p.Add(&r); err != nil {
+			t.Fatalf("vegeta plot refuses result %d: %v", r.Seq, err)
+		}
 	}
 	m.Close()
+	p.Close()
+	if _, err := p.WriteTo(io.Discard); err != nil {
+		t.Errorf("vegeta plot: %v", err)
+	}
+	for seq := range uint64(len(seen)) {
+		if !seen[seq] {
+			t.Errorf("seq %d missing", seq)
+		}
+	}
 	if m.Requests != res.Requests || len(seen) != int(res.Requests) {
 		t.Fatalf("raw holds %d results, the step counted %d", m.Requests, res.Requests)
 	}

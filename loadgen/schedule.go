@@ -1,6 +1,7 @@
 package loadgen
 
 import (
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -20,9 +21,15 @@ type schedule struct {
 	start    time.Time
 	duration time.Duration
 
-	hits    atomic.Uint64
+	hits    atomic.Uint64 // claimed, for the pacer
 	stopped atomic.Bool
 	stop    chan struct{} // closed by halt
+
+	// Sequence numbers are given at send time, together with the send
+	// time, under one lock, as vegeta does: then ordering results by seq
+	// orders them by time too, which vegeta plot requires.
+	sendMu sync.Mutex
+	seq    uint64
 }
 
 func newSchedule(rate int, d time.Duration, start time.Time) *schedule {
@@ -35,19 +42,28 @@ func newSchedule(rate int, d time.Duration, start time.Time) *schedule {
 	}
 }
 
-// next claims the next hit at now (since start) and returns its sequence
-// number and when it is due. ok is false once the step is over.
-func (s *schedule) next(now time.Duration) (seq uint64, due time.Duration, ok bool) {
+// next claims the next hit at now (since start) and returns when it is due.
+// ok is false once the step is over.
+func (s *schedule) next(now time.Duration) (due time.Duration, ok bool) {
 	if s.stopped.Load() {
-		return 0, 0, false
+		return 0, false
 	}
-	seq = s.hits.Add(1) - 1
-	wait, stop := s.pacer.Pace(now, seq)
+	wait, stop := s.pacer.Pace(now, s.hits.Add(1)-1)
 	due = now + max(wait, 0)
 	if stop || due > s.duration {
-		return 0, 0, false
+		return 0, false
 	}
-	return seq, due, true
+	return due, true
+}
+
+// send numbers a hit that is about to be sent and stamps its send time.
+func (s *schedule) send() (seq uint64, sent time.Duration) {
+	s.sendMu.Lock()
+	sent = time.Since(s.start)
+	seq = s.seq
+	s.seq++
+	s.sendMu.Unlock()
+	return seq, sent
 }
 
 // halt ends the step early: no hit is handed out after it, and workers

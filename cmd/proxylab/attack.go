@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"time"
 
@@ -23,6 +24,7 @@ func newAttack() *cobra.Command {
 		bodyBytes   int
 		headers     []string
 		timeout     time.Duration
+		rawPath     string
 	)
 	cmd := &cobra.Command{
 		Use:   "attack URL",
@@ -33,9 +35,13 @@ and measurements a compare step uses. --rate 0 sends as fast as the
 connections allow, which measures the ceiling of the target or of the load
 generator itself.
 
+--raw FILE also writes every request's result in vegeta's own encoding (gob,
+as vegeta attack writes it), for vegeta report, vegeta plot and vegeta encode.
+
 Like compare it sends traffic only to 127.0.0.0/8.`,
 		Example: "  proxylab attack http://127.0.0.1:8081/ --rate 20000 --duration 10s\n" +
-			"  taskset -c 0 proxylab attack http://127.0.0.1:9000/ --rate 0 --connections 64",
+			"  taskset -c 0 proxylab attack http://127.0.0.1:9000/ --rate 0 --connections 64\n" +
+			"  proxylab attack http://127.0.0.1:8081/ --rate 5000 --raw results.bin && vegeta report < results.bin",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			t := loadgen.Target{Method: method, URL: args[0], Header: http.Header{}}
@@ -62,7 +68,19 @@ Like compare it sends traffic only to 127.0.0.0/8.`,
 				return exitError{code: 2, err: err}
 			}
 			defer g.Close()
+			var raw *os.File
+			if rawPath != "" {
+				if raw, err = os.Create(rawPath); err != nil {
+					return exitError{code: 2, err: fmt.Errorf("--raw: %w", err)}
+				}
+				s.Raw = raw
+			}
 			res, err := g.Attack(cmd.Context(), s, nil)
+			if raw != nil {
+				if cerr := raw.Close(); cerr != nil && err == nil {
+					err = fmt.Errorf("--raw: %w", cerr)
+				}
+			}
 			if err != nil && res == nil {
 				return exitError{code: 2, err: err}
 			}
@@ -79,6 +97,7 @@ Like compare it sends traffic only to 127.0.0.0/8.`,
 	f.IntVar(&bodyBytes, "body-bytes", 0, "request body size in bytes")
 	f.StringArrayVar(&headers, "header", nil, `extra request header "Name: value" (repeatable)`)
 	f.DurationVar(&timeout, "timeout", loadgen.DefaultTimeout, "per-request timeout")
+	f.StringVar(&rawPath, "raw", "", "also write every result to this file in vegeta's gob encoding")
 	return cmd
 }
 

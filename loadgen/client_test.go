@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -129,6 +130,51 @@ func TestResponseFraming(t *testing.T) {
 			}
 			checkConsistent(t, res)
 		})
+	}
+}
+
+// TestBodyUntilClose: a response without Content-Length or chunks ends
+// where the server closes the connection, and is read whole.
+func TestBodyUntilClose(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	var accepted atomic.Int64
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			accepted.Add(1)
+			go func() {
+				defer c.Close()
+				if _, err := http.ReadRequest(bufio.NewReader(c)); err == nil {
+					io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\n"+strings.Repeat("u", 5000))
+				}
+			}()
+		}
+	}()
+	var raw bytes.Buffer
+	res, err := Attack(context.Background(), Target{URL: "http://" + ln.Addr().String() + "/"}, Config{Connections: 2, KeepAlive: true},
+		Step{Rate: 50, Duration: time.Second, Raw: &raw}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Requests == 0 || res.Success != 1 || uint64(accepted.Load()) != res.Requests {
+		t.Fatalf("requests %d success %v accepted %d errors %v", res.Requests, res.Success, accepted.Load(), res.Errors)
+	}
+	dec := vegeta.NewDecoder(&raw)
+	for {
+		var r vegeta.Result
+		if err := dec.Decode(&r); err != nil {
+			break
+		}
+		if r.BytesIn != 5000 {
+			t.Fatalf("result %d read %d body bytes, want 5000", r.Seq, r.BytesIn)
+		}
 	}
 }
 

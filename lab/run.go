@@ -156,6 +156,9 @@ func Compare(ctx context.Context, e *Engine, sc *scenarios.Scenario, o Options) 
 		Toolchains:    Toolchains(ctx, append([]Component{Upstream}, proxies...)...),
 		Placement:     r.placement,
 		Probes:        probeSetup,
+		Source:        DescribeSource(ctx, o.Root),
+		Upstream:      &Image{Tag: r.upstream.ImageTag, ID: r.upstream.ImageID, SizeBytes: r.upstream.ImageBytes},
+		SummaryMethod: Method(),
 	}
 	for _, a := range arts {
 		r.res.Proxies = append(r.res.Proxies, &ProxyResult{

@@ -264,7 +264,7 @@ func throughput(f *File) *plot.Plot {
 	p.Y.Label.Text = "throughput (successful responses/s)"
 	p.Legend.Left = true
 	maxRate := 0.0
-	drawn := 0
+	drawn, saturated := 0, 0
 	for i, px := range f.Proxies {
 		var all, sat plotter.XYs
 		for _, r := range px.Runs {
@@ -321,6 +321,7 @@ func throughput(f *File) *plot.Plot {
 			p.Legend.Add(proxyLabel(px), s)
 		}
 		drawn += len(all) + len(sat)
+		saturated += len(sat)
 	}
 	if drawn == 0 {
 		return nil
@@ -329,6 +330,11 @@ func throughput(f *File) *plot.Plot {
 	d.LineStyle = draw.LineStyle{Color: color.Gray{0x90}, Width: vg.Points(1), Dashes: []vg.Length{vg.Points(4), vg.Points(4)}}
 	p.Add(d)
 	p.Legend.Add("offered = served", d)
+	if saturated > 0 {
+		x, _ := plotter.NewScatter(plotter.XYs{{}})
+		x.GlyphStyle = draw.GlyphStyle{Color: color.Gray{0x40}, Radius: vg.Points(4), Shape: draw.CrossGlyph{}}
+		p.Legend.Add("load generator saturated", x)
+	}
 	p.X.Min, p.Y.Min = 0, 0
 	p.X.Max, p.Y.Max = maxRate*1.05, maxRate*1.05
 	return p

@@ -314,8 +314,12 @@ func MinPNote(f *File) string {
 	if t.MinP < stats.Alpha {
 		return ""
 	}
-	return fmt.Sprintf("With %d run(s) per proxy the smallest p-value the test can produce is %.2f, so no difference can be significant at %.2f however large it is; use `repeat: %d` or more to be able to tell proxies apart.",
-		minN, t.MinP, stats.Alpha, minRepeatFor(stats.Alpha))
+	runs := fmt.Sprintf("%d runs", minN)
+	if minN == 1 {
+		runs = "1 run"
+	}
+	return fmt.Sprintf("With %s per proxy the smallest p-value the test can produce is %.2f, so no difference can be significant at %.2f however large it is; use `repeat: %d` or more to be able to tell proxies apart.",
+		runs, t.MinP, stats.Alpha, minRepeatFor(stats.Alpha))
 }
 
 // minRepeatFor is the smallest equal run count at which complete separation

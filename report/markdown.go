@@ -38,8 +38,12 @@ func Markdown(f *File, plots []Plot) string {
 		}
 		status = "**INCOMPLETE: " + reason + "**; the steps measured before that are valid, but the comparison is not whole"
 	}
-	w("Run `%s`, %s to %s UTC, %s. %d repetition(s) per proxy, the proxy order rotated each repetition; %s warm-up per run, not measured. proxylab %s.\n\n",
-		f.RunID, f.StartedAt.UTC().Format("2006-01-02 15:04:05"), f.EndedAt.UTC().Format("15:04:05"), status, sc.Repeat, sc.Warmup, f.ToolVersion)
+	reps := "1 repetition per proxy"
+	if sc.Repeat > 1 {
+		reps = fmt.Sprintf("%d repetitions per proxy, the proxy order rotated each repetition", sc.Repeat)
+	}
+	w("Run `%s`, %s to %s UTC, %s. %s; %s warm-up per run, not measured. proxylab %s.\n\n",
+		f.RunID, f.StartedAt.UTC().Format("2006-01-02 15:04:05"), f.EndedAt.UTC().Format("15:04:05"), status, reps, sc.Warmup, f.ToolVersion)
 
 	writeMethod(w, f)
 	writeFindings(w, f)

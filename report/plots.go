@@ -88,10 +88,24 @@ func newPlot(f *File, what string) *plot.Plot {
 		a.Tick.Label.Font.Size = 11
 	}
 	p.Legend.TextStyle.Font.Size = 12
-	p.Legend.Top = true
 	p.Legend.Padding = vg.Points(2)
+	legendAt(p, true, false)
 	p.Add(plotter.NewGrid())
 	return p
+}
+
+// legendAt places the legend in a corner, kept off the canvas edge: a
+// right-hand legend otherwise ends flush with the image border.
+func legendAt(p *plot.Plot, top, left bool) {
+	p.Legend.Top, p.Legend.Left = top, left
+	p.Legend.XOffs = -vg.Points(10)
+	if left {
+		p.Legend.XOffs = vg.Points(6)
+	}
+	p.Legend.YOffs = -vg.Points(4)
+	if !top {
+		p.Legend.YOffs = vg.Points(4)
+	}
 }
 
 // proxyColor keeps each proxy's colour the same in every figure.
@@ -159,7 +173,7 @@ func latencySpectrum(f *File, step int) (*plot.Plot, string) {
 	p.Y.Label.Text = "latency (ms, log scale)"
 	p.X.Tick.Marker = percentileTicks{}
 	p.Y.Tick.Marker = log10Ticks{}
-	p.Legend.Left = true
+	legendAt(p, true, true)
 	drawn := 0
 	maxX, maxY := 1.0, math.Inf(-1)
 	for i, px := range f.Proxies {
@@ -186,7 +200,11 @@ func latencySpectrum(f *File, step int) (*plot.Plot, string) {
 		}
 		l.LineStyle = lineStyle(px, i)
 		p.Add(l)
-		p.Legend.Add(fmt.Sprintf("%s, %d run(s) pooled", proxyLabel(px), runs), l)
+		pooled := fmt.Sprintf("%d runs pooled", runs)
+		if runs == 1 {
+			pooled = "1 run"
+		}
+		p.Legend.Add(proxyLabel(px)+", "+pooled, l)
 		drawn++
 	}
 	if drawn == 0 {
@@ -208,7 +226,8 @@ type percentileTicks struct{}
 
 func (percentileTicks) Ticks(lo, hi float64) []plot.Tick {
 	var t []plot.Tick
-	for k := math.Ceil(lo - 1e-9); k <= hi+1e-9; k++ {
+	// A tick right at the end would put half its label past the edge.
+	for k := math.Ceil(lo - 1e-9); k <= hi-0.2; k++ {
 		t = append(t, plot.Tick{Value: k, Label: percentileLabel(math.Pow(10, k))})
 	}
 	return t
@@ -262,7 +281,7 @@ func throughput(f *File) *plot.Plot {
 	p := newPlot(f, "throughput against offered rate")
 	p.X.Label.Text = "target rate (requests/s)"
 	p.Y.Label.Text = "throughput (successful responses/s)"
-	p.Legend.Left = true
+	legendAt(p, true, true)
 	maxRate := 0.0
 	drawn, saturated := 0, 0
 	for i, px := range f.Proxies {
@@ -345,7 +364,6 @@ func timeline(f *File) *plot.Plot {
 	p.X.Label.Text = "seconds since the first measured step began"
 	p.Y.Label.Text = "p99 latency of the second (ms, log scale)"
 	p.Y.Tick.Marker = log10Ticks{}
-	p.Legend.Left = true
 	steps := f.Steps()
 	// Step boundaries from the longest timeline of each step, so every
 	// proxy's seconds line up under the same step.
@@ -423,7 +441,7 @@ func timeline(f *File) *plot.Plot {
 	p.Y.Min, p.Y.Max = math.Log10(minY/1.5), math.Log10(maxY*2.5)
 	// Keep the legend clear of the step labels along the top and of the
 	// first step's lines, which start at the left.
-	p.Legend.Top, p.Legend.Left = false, false
+	legendAt(p, false, false)
 	return p
 }
 

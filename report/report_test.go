@@ -14,9 +14,11 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 
-// fixtures are results files the report is checked against. The first four
-// were produced by real runs (three repetitions; one; a proxy killed
-// mid-step; Ctrl-C mid-step). The last two are derived from the three-
+// fixtures are results files the report is checked against. The first five
+// were produced by real runs (default.yaml with three repetitions and 12 s
+// steps, written by this version; a shorter three-repetition run and a
+// one-repetition run written before the environment fields existed; a proxy
+// killed mid-step; Ctrl-C mid-step). The last two are derived from the three-
 // repetition run to carry fields the results format is gaining (baseline
 // rows, saturation searches, the load generator's CPU time, a saturated
 // step), so they are not checked against the schema.
@@ -24,6 +26,7 @@ var fixtures = []struct {
 	name     string
 	produced bool
 }{
+	{"default3", true},
 	{"repeat3", true},
 	{"complete", true},
 	{"failed", true},

@@ -371,7 +371,7 @@ func writeProbes(w writer, f *File) {
 		}
 		w(" (earlier modes failed: %s)", strings.Join(why, "; "))
 	}
-	w(". Counted per proxy process; medians across runs.\n\n")
+	w(". Counted per proxy process. Each column is its own median across runs, so the columns of a row need not add up.\n\n")
 	w("| proxy | step | accepts | connects | events attempted | received | failed | lost samples | loss ratio |\n|---|---|--:|--:|--:|--:|--:|--:|--:|\n")
 	for _, p := range f.Proxies {
 		for i := range p.Summary {

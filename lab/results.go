@@ -28,9 +28,13 @@ type Results struct {
 	StopReason string            `json:"stop_reason,omitempty"` // why an incomplete run stopped
 	Host       Host              `json:"host"`
 	Toolchains map[string]string `json:"toolchains"`
-	Placement  Placement         `json:"placement"`
-	Probes     *ProbeSetup       `json:"probes,omitempty"` // absent when the scenario disables them
-	Proxies    []*ProxyResult    `json:"proxies"`
+	Source     *Source           `json:"lab,omitempty"`            // the checkout that built what was measured
+	Upstream   *Image            `json:"upstream_image,omitempty"` // the origin's image
+	// SummaryMethod says how every summary figure was computed.
+	SummaryMethod *SummaryMethod `json:"summary_method,omitempty"`
+	Placement     Placement      `json:"placement"`
+	Probes        *ProbeSetup    `json:"probes,omitempty"` // absent when the scenario disables them
+	Proxies       []*ProxyResult `json:"proxies"`
 }
 
 // ProbeSetup says how the eBPF probes were attached: the mode in use and
@@ -44,11 +48,19 @@ type ProbeSetup struct {
 // Host describes the machine, so that readers can tell whether two results
 // files are comparable at all.
 type Host struct {
-	Kernel        string `json:"kernel"`
-	CPUModel      string `json:"cpu_model"`
-	Cores         int    `json:"cores"`
-	MemoryBytes   int64  `json:"memory_bytes"`
-	DockerVersion string `json:"docker_version"`
+	Kernel        string  `json:"kernel"`
+	CPUModel      string  `json:"cpu_model"`
+	CPUMHz        float64 `json:"cpu_mhz,omitempty"`      // as /proc/cpuinfo reports it at start
+	CPUGovernor   string  `json:"cpu_governor,omitempty"` // cpufreq scaling governor(s); absent when not exposed
+	Cores         int     `json:"cores"`
+	MemoryBytes   int64   `json:"memory_bytes"`
+	DockerVersion string  `json:"docker_version"`
+}
+
+// Source identifies the lab checkout.
+type Source struct {
+	Commit string `json:"commit"`
+	Dirty  bool   `json:"dirty"` // tracked files differed from the commit
 }
 
 // ProxyResult is everything measured for one proxy.

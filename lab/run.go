@@ -102,6 +102,10 @@ func Compare(ctx context.Context, e *Engine, sc *scenarios.Scenario, o Options) 
 		return nil, "", err
 	}
 
+	// The checkout as the binaries are built from it, not as it is once
+	// the run has started.
+	source := DescribeSource(ctx, o.Root)
+
 	// Binaries first, then the conformance suite, then images: a proxy that
 	// fails the suite never gets an image that looks ready to measure.
 	b := &Builder{Root: o.Root, Engine: e, Version: o.Version, Log: r.info}
@@ -156,6 +160,9 @@ func Compare(ctx context.Context, e *Engine, sc *scenarios.Scenario, o Options) 
 		Toolchains:    Toolchains(ctx, append([]Component{Upstream}, proxies...)...),
 		Placement:     r.placement,
 		Probes:        probeSetup,
+		Source:        source,
+		Upstream:      &Image{Tag: r.upstream.ImageTag, ID: r.upstream.ImageID, SizeBytes: r.upstream.ImageBytes},
+		SummaryMethod: Method(),
 	}
 	for _, a := range arts {
 		r.res.Proxies = append(r.res.Proxies, &ProxyResult{

@@ -14,7 +14,7 @@ var update = flag.Bool("update", false, "rewrite the golden tables in testdata/"
 // The fixtures are real results files (complete, a proxy killed mid-step,
 // Ctrl-C mid-step), with timelines shortened.
 func TestPrintTable(t *testing.T) {
-	for _, name := range []string{"complete", "failed", "interrupted"} {
+	for _, name := range []string{"complete", "failed", "interrupted", "repeat3"} {
 		t.Run(name, func(t *testing.T) {
 			path := filepath.Join("testdata", "results-"+name+".json")
 			if err := ValidateResults("..", path); err != nil {

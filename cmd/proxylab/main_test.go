@@ -108,7 +108,7 @@ func TestCompareSmoke(t *testing.T) {
 	dir := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
-	cmd := proxylab(ctx, "compare", "scenarios/smoke.yaml", "--results-dir", dir)
+	cmd := proxylab(ctx, "compare", "scenarios/smoke.yaml", "--results-dir", dir, "--report")
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {
@@ -121,6 +121,20 @@ func TestCompareSmoke(t *testing.T) {
 		t.Fatal(err)
 	}
 	assertNoContainers(t, e, res.RunID)
+
+	report := filepath.Join(strings.TrimSuffix(path, ".json"), "report.md")
+	if !strings.Contains(out.String(), "report: "+report) {
+		t.Errorf("output does not name the report %s:\n%s", report, out.String())
+	}
+	if md, err := os.ReadFile(report); err != nil || !strings.Contains(string(md), "no interval can be given") {
+		t.Errorf("report of a one-repetition run: %v; it must say that no interval can be given:\n%s", err, md)
+	}
+	if s := res.Source; s == nil || len(s.Commit) != 40 {
+		t.Errorf("lab source %+v, want the checkout's commit", s)
+	}
+	if res.SummaryMethod == nil || res.SummaryMethod.Resamples == 0 || res.Upstream == nil || res.Upstream.ID == "" {
+		t.Errorf("summary method %+v, upstream image %+v: want both recorded", res.SummaryMethod, res.Upstream)
+	}
 
 	if !res.Complete || res.StopReason != "" {
 		t.Errorf("complete = %v (%q), want a complete run", res.Complete, res.StopReason)
@@ -165,6 +179,50 @@ func TestCompareSmoke(t *testing.T) {
 		if len(p.Summary) != len(res.Scenario.Load.Steps) {
 			t.Errorf("%s: %d summary rows, want %d", p.Name, len(p.Summary), len(res.Scenario.Load.Steps))
 		}
+	}
+}
+
+// report needs no Docker: it reads a results file and writes files.
+func TestReportCommand(t *testing.T) {
+	dir := t.TempDir()
+	fixture := filepath.Join(repoRoot, "lab", "testdata", "results-repeat3.json")
+	out, err := proxylab(context.Background(), "report", fixture, "-o", dir).CombinedOutput()
+	if err != nil {
+		t.Fatalf("proxylab report: %v\n%s", err, out)
+	}
+	if want := "report: " + filepath.Join(dir, "report.md"); !strings.Contains(string(out), want) {
+		t.Errorf("output %q lacks %q", out, want)
+	}
+	for _, f := range []string{"report.md", "latency-step1.svg", "latency-step1.png", "throughput.png", "p99-timeline.png", "peak-rss.png", "image-size.png", "perf-loss.png"} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+			t.Error(err)
+		}
+	}
+	diff, err := proxylab(context.Background(), "report", "--diff", filepath.Join(repoRoot, "lab", "testdata", "results-complete.json"), fixture).Output()
+	if err != nil || !strings.Contains(string(diff), "| scenario repeat | 1 | 3 | **changed** |") {
+		t.Errorf("report --diff: %v\n%s", err, diff)
+	}
+
+	bad := filepath.Join(dir, "bad.json")
+	os.WriteFile(bad, []byte("{"), 0o644)
+	cases := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"broken file", []string{"report", bad}, bad},
+		{"missing file", []string{"report", filepath.Join(dir, "none.json")}, "none.json"},
+		{"diff needs two", []string{"report", "--diff", fixture}, "--diff takes two results files"},
+		{"two without diff", []string{"report", fixture, fixture}, "two files: --diff"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			out, err := proxylab(context.Background(), c.args...).CombinedOutput()
+			var ee *exec.ExitError
+			if !errors.As(err, &ee) || ee.ExitCode() != 2 || !strings.Contains(string(out), c.want) {
+				t.Errorf("%v: %v, output %q; want exit 2 naming %q", c.args, err, out, c.want)
+			}
+		})
 	}
 }
 

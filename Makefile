@@ -24,7 +24,9 @@ proxylab:
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(PROXYLAB) ./cmd/proxylab
 
 ## compare: build everything and run $(SCENARIO) (default scenarios/default.yaml)
-compare: setup proxylab
+compare: proxylab
+	@# nginx only when the scenario measures the nginx baseline.
+	@scripts/setup.sh $$(grep -qsw nginx $(SCENARIO) && echo --nginx)
 	$(PROXYLAB) compare $(SCENARIO)
 
 ## smoke: the short scenario the tests use

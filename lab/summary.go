@@ -72,7 +72,7 @@ func Summarise(runs []*Run) []StepSummary {
 			if st.LoadgenSaturated {
 				s.Saturated++
 			}
-			if st.Resources != nil {
+			if st.Resources != nil && !st.Resources.NoProxy {
 				withRes = append(withRes, st)
 			}
 		}

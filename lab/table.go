@@ -5,6 +5,8 @@ import (
 	"io"
 	"strings"
 	"text/tabwriter"
+
+	"github.com/proxylab/proxylab/scenarios"
 )
 
 // PrintTable writes the terminal comparison: one row per proxy and step,
@@ -21,10 +23,19 @@ func PrintTable(w io.Writer, r *Results) {
 	}
 	for _, p := range r.Proxies {
 		for _, s := range p.Summary {
-			fmt.Fprintf(tw, "%s\t%d\t%.0f\t%.1f\t%s\t%s\t%s\t%s\t%s\t%.2f\t%s\t%d\t\n",
-				p.Name, s.Step, s.TargetRate, s.AchievedRate.Median, percent(s.Success.Median),
+			// * marks a row the load generator could not deliver: it
+			// measures the load generator, so no verdict may rest on it.
+			mark, cpu, rss := "", "-", "-"
+			if s.Saturated > 0 {
+				mark = "*"
+			}
+			if s.CPUSeconds.N > 0 {
+				cpu, rss = fmt.Sprintf("%.2f", s.CPUSeconds.Median), bytesIEC(int64(s.PeakRSSBytes.Median))
+			}
+			fmt.Fprintf(tw, "%s\t%d\t%.0f\t%.1f%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t\n",
+				p.Name, s.Step, s.TargetRate, s.AchievedRate.Median, mark, percent(s.Success.Median),
 				micros(s.P50.Median), micros(s.P99.Median), micros(s.P999.Median), micros(s.Max.Median),
-				s.CPUSeconds.Median, bytesIEC(int64(s.PeakRSSBytes.Median)), s.AchievedRate.N)
+				cpu, rss, s.AchievedRate.N)
 		}
 	}
 	tw.Flush()
@@ -32,6 +43,10 @@ func PrintTable(w io.Writer, r *Results) {
 	for _, p := range r.Proxies {
 		switch v := p.Verified; {
 		case v == nil:
+		case p.Name == Direct.Name && p.Baseline:
+			notes = append(notes, "direct: baseline, no proxy: the load goes straight to the upstream (the most any proxy can reach here)")
+		case p.Baseline:
+			notes = append(notes, p.Name+": baseline, not a lab proxy: not checked against the proxy contract")
 		case v.Skipped:
 			notes = append(notes, p.Name+": NOT verified against the proxy contract (--skip-verify)")
 		default:
@@ -42,11 +57,14 @@ func PrintTable(w io.Writer, r *Results) {
 		}
 		for _, s := range p.Summary {
 			if s.Saturated > 0 {
-				notes = append(notes, fmt.Sprintf("%s step %d: the load generator fell short of %.0f/s in %d of %d run(s); that row measures the load generator, not the proxy",
+				notes = append(notes, fmt.Sprintf("* %s step %d: the load generator fell short of %.0f/s in %d of %d run(s); that row measures the load generator, not the proxy",
 					p.Name, s.Step, s.TargetRate, s.Saturated, s.AchievedRate.N))
 			}
 		}
 		for _, run := range p.Runs {
+			if sr := run.Search; sr != nil && r.Scenario.Load.Search != nil {
+				notes = append(notes, searchNote(p.Name, run.Repetition, sr, r.Scenario.Load.Search))
+			}
 			if run.Status != RunOK {
 				notes = append(notes, fmt.Sprintf("%s repetition %d %s: %s", p.Name, run.Repetition, run.Status, run.Error))
 				for _, l := range run.LastLogs {
@@ -83,6 +101,18 @@ func PrintTable(w io.Writer, r *Results) {
 	}
 	fmt.Fprintf(w, "\nmedians over n repetitions; latency as the load generator saw it; CPU s = proxy CPU time in the step\nplacement: proxy on CPU %s, upstream on CPU %s, load generator on CPU %s\n",
 		r.Placement.ProxyCPUs, r.Placement.UpstreamCPUs, r.Placement.LoadgenCPUs)
+}
+
+// searchNote states what a search found; a rate that is only a lower
+// bound (the load generator or search.max stopped the search) says so with
+// ">=", so it is never read as the proxy's capacity.
+func searchNote(name string, rep int, sr *SearchResult, s *scenarios.Search) string {
+	bound := ""
+	if sr.StoppedBy == StoppedByLoadgen || sr.StoppedBy == StoppedByMax {
+		bound = ">= "
+	}
+	return fmt.Sprintf("%s repetition %d: highest rate with p99 <= %s and success >= %s: %s%d/s after %d probes, stopped by %s: %s",
+		name, rep, s.SLOP99, percent(s.MinSuccess), bound, sr.Rate, len(sr.Probes), sr.StoppedBy, sr.Reason)
 }
 
 func percent(f float64) string { return fmt.Sprintf("%.2f%%", f*100) }

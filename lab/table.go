@@ -44,7 +44,7 @@ func PrintTable(w io.Writer, r *Results) {
 		switch v := p.Verified; {
 		case v == nil:
 		case p.Name == Direct.Name && p.Baseline:
-			notes = append(notes, "direct: baseline, no proxy: the load goes straight to the upstream (the most any proxy can reach here)")
+			notes = append(notes, "direct: baseline, no proxy: the load goes straight to the upstream")
 		case p.Baseline:
 			notes = append(notes, p.Name+": baseline, not a lab proxy: not checked against the proxy contract")
 		case v.Skipped:
@@ -55,11 +55,19 @@ func PrintTable(w io.Writer, r *Results) {
 		if len(p.Summary) == 0 {
 			notes = append(notes, fmt.Sprintf("%s: no step completed, so nothing to summarise (partial steps are in the results file)", p.Name))
 		}
+		var short []string
 		for _, s := range p.Summary {
 			if s.Saturated > 0 {
-				notes = append(notes, fmt.Sprintf("* %s step %d: the load generator fell short of %.0f/s in %d of %d run(s); that row measures the load generator, not the proxy",
-					p.Name, s.Step, s.TargetRate, s.Saturated, s.AchievedRate.N))
+				rate := fmt.Sprintf("%.0f/s", s.TargetRate)
+				if s.Saturated < s.AchievedRate.N {
+					rate += fmt.Sprintf(" (in %d of %d runs)", s.Saturated, s.AchievedRate.N)
+				}
+				short = append(short, rate)
 			}
+		}
+		if len(short) > 0 {
+			notes = append(notes, fmt.Sprintf("* %s: the load generator fell short of %s; those rows measure the load generator, not the proxy",
+				p.Name, strings.Join(short, ", ")))
 		}
 		for _, run := range p.Runs {
 			if sr := run.Search; sr != nil && r.Scenario.Load.Search != nil {

@@ -153,7 +153,14 @@ func judge(st *Step, s *scenarios.Search) probeOutcome {
 		}
 		return probeOutcome{saturated: true, reason: r}
 	case len(missed) > 0:
-		return probeOutcome{reason: strings.Join(missed, ", ")}
+		r := strings.Join(missed, ", ")
+		// A proxy far from using its CPUs that still misses the SLO points
+		// at something else (a neighbour on the host, a pause) rather than
+		// at its capacity; the reader can only tell with this figure.
+		if res := st.Resources; res != nil && !res.NoProxy && st.Duration > 0 {
+			r += fmt.Sprintf(" (the proxy used %.2f CPU s in %.1f s)", res.ProxyCPUSeconds, st.Duration)
+		}
+		return probeOutcome{reason: r}
 	}
 	return probeOutcome{passed: true, reason: fmt.Sprintf("p99 %s within %s, success %s",
 		micros(float64(st.Latency.P99)), slo, percent(st.Success))}

@@ -129,6 +129,11 @@ func TestJudge(t *testing.T) {
 		{"at the SLO", step(10000, 0.999, false), true, false, "within 10ms"},
 		{"slow", step(10001, 1, false), false, false, "p99 10.00ms is above the SLO of 10ms"},
 		{"errors", step(100, 0.99, false), false, false, "success 99.00% is below 99.90%"},
+		{"slow proxy says how busy it was", func() *Step {
+			st := step(12000, 1, false)
+			st.Resources = &Resources{ProxyCPUSeconds: 1.37, ProxyPeakRSSBytes: 1}
+			return st
+		}(), false, false, "p99 12.00ms is above the SLO of 10ms (the proxy used 1.37 CPU s in 3.0 s)"},
 		{"load generator short", step(100, 1, true), false, true, "could not deliver the rate: achieved 80.0/s of 100/s (it used 2.90 CPU s in 3.0 s)"},
 		{"short and slow", step(20000, 1, true), false, true, "; p99 20.00ms is above"},
 	}

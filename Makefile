@@ -25,7 +25,9 @@ proxylab:
 
 ## compare: build everything, run $(SCENARIO) (default scenarios/default.yaml), then write
 ## the report (report.md and plots) beside the results file and print its path
-compare: setup proxylab
+compare: proxylab
+	@# nginx only when the scenario measures the nginx baseline.
+	@scripts/setup.sh $$(grep -qsw nginx $(SCENARIO) && echo --nginx)
 	$(PROXYLAB) compare --report $(SCENARIO)
 
 ## report: write report.md and plots for FILE (default: the newest results/*.json)

@@ -177,7 +177,7 @@ func (b *Builder) Image(ctx context.Context, a *Artifact) error {
 	if err != nil {
 		return err
 	}
-	if err := b.image(ctx, a, dockerfile, binary); err != nil {
+	if err := b.image(ctx, a, []contextFile{{"Dockerfile", 0o644, dockerfile}, {a.Binary, 0o755, binary}}); err != nil {
 		return err
 	}
 	if err := b.Engine.cli.ImageTag(ctx, a.ImageTag, a.LatestTag()); err != nil {
@@ -186,7 +186,16 @@ func (b *Builder) Image(ctx context.Context, a *Artifact) error {
 	return nil
 }
 
-func (b *Builder) image(ctx context.Context, a *Artifact, dockerfile, binary []byte) error {
+// contextFile is one file of an image's build context.
+type contextFile struct {
+	name string
+	mode int64
+	data []byte
+}
+
+// image builds a.ImageTag from the build context files (a Dockerfile among
+// them) unless an image of that tag exists.
+func (b *Builder) image(ctx context.Context, a *Artifact, files []contextFile) error {
 	insp, err := b.Engine.cli.ImageInspect(ctx, a.ImageTag)
 	if err == nil {
 		a.ImageID, a.ImageBytes, a.Reused = insp.ID, insp.Size, true
@@ -198,11 +207,7 @@ func (b *Builder) image(ctx context.Context, a *Artifact, dockerfile, binary []b
 	}
 	var ctxTar bytes.Buffer
 	tw := tar.NewWriter(&ctxTar)
-	for _, f := range []struct {
-		name string
-		mode int64
-		data []byte
-	}{{"Dockerfile", 0o644, dockerfile}, {a.Binary, 0o755, binary}} {
+	for _, f := range files {
 		if err := tw.WriteHeader(&tar.Header{Name: f.name, Mode: f.mode, Size: int64(len(f.data))}); err != nil {
 			return err
 		}

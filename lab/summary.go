@@ -178,13 +178,13 @@ var Metrics = []Metric{
 	{"latency_p99_9_us", "p99.9", "us", false, always(func(s *Step) float64 { return float64(s.Latency.P999) }), func(s *StepSummary) *Stat { return &s.P999 }},
 	{"latency_max_us", "max", "us", false, always(func(s *Step) float64 { return float64(s.Latency.Max) }), func(s *StepSummary) *Stat { return &s.Max }},
 	{"proxy_cpu_seconds", "proxy CPU", "s", false, func(s *Step) (float64, bool) {
-		if s.Resources == nil {
+		if s.Resources == nil || s.Resources.NoProxy {
 			return 0, false
 		}
 		return s.Resources.ProxyCPUSeconds, true
 	}, func(s *StepSummary) *Stat { return &s.CPUSeconds }},
 	{"proxy_peak_rss_bytes", "peak RSS", "bytes", false, func(s *Step) (float64, bool) {
-		if s.Resources == nil {
+		if s.Resources == nil || s.Resources.NoProxy {
 			return 0, false
 		}
 		return float64(s.Resources.ProxyPeakRSSBytes), true

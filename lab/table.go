@@ -8,6 +8,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/proxylab/proxylab/scenarios"
 	"github.com/proxylab/proxylab/stats"
 )
 
@@ -29,8 +30,14 @@ func PrintTable(w io.Writer, r *Results) {
 	}
 	for _, p := range r.Proxies {
 		for _, s := range p.Summary {
-			fmt.Fprintf(tw, "%s\t%d\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t\n",
-				p.Name, s.Step, s.TargetRate, FormatStat(s.AchievedRate, "/s"), percent(s.Success.Median),
+			// * marks a row the load generator could not deliver: it
+			// measures the load generator, so no verdict may rest on it.
+			mark := ""
+			if s.Saturated > 0 {
+				mark = "*"
+			}
+			fmt.Fprintf(tw, "%s\t%d\t%.0f\t%s%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t\n",
+				p.Name, s.Step, s.TargetRate, FormatStat(s.AchievedRate, "/s"), mark, percent(s.Success.Median),
 				FormatStat(s.P50, "us"), FormatStat(s.P99, "us"), FormatStat(s.P999, "us"), FormatStat(s.Max, "us"),
 				FormatStat(s.CPUSeconds, "s"), FormatStat(s.PeakRSSBytes, "bytes"), s.AchievedRate.N)
 		}
@@ -40,6 +47,10 @@ func PrintTable(w io.Writer, r *Results) {
 	for _, p := range r.Proxies {
 		switch v := p.Verified; {
 		case v == nil:
+		case p.Name == Direct.Name && p.Baseline:
+			notes = append(notes, "direct: baseline, no proxy: the load goes straight to the upstream")
+		case p.Baseline:
+			notes = append(notes, p.Name+": baseline, not a lab proxy: not checked against the proxy contract")
 		case v.Skipped:
 			notes = append(notes, p.Name+": NOT verified against the proxy contract (--skip-verify)")
 		default:
@@ -48,11 +59,19 @@ func PrintTable(w io.Writer, r *Results) {
 		if len(p.Summary) == 0 {
 			notes = append(notes, fmt.Sprintf("%s: no step completed, so nothing to summarise (partial steps are in the results file)", p.Name))
 		}
+		var short []string
 		for _, s := range p.Summary {
 			if s.Saturated > 0 {
-				notes = append(notes, fmt.Sprintf("%s step %d: the load generator fell short of %.0f/s in %d of %d run(s); that row measures the load generator, not the proxy",
-					p.Name, s.Step, s.TargetRate, s.Saturated, s.AchievedRate.N))
+				rate := fmt.Sprintf("%.0f/s", s.TargetRate)
+				if s.Saturated < s.AchievedRate.N {
+					rate += fmt.Sprintf(" (in %d of %d runs)", s.Saturated, s.AchievedRate.N)
+				}
+				short = append(short, rate)
 			}
+		}
+		if len(short) > 0 {
+			notes = append(notes, fmt.Sprintf("* %s: the load generator fell short of %s; those rows measure the load generator, not the proxy",
+				p.Name, strings.Join(short, ", ")))
 		}
 		for _, s := range p.Summary {
 			if n := NoiseNote(&s); n != "" {
@@ -60,6 +79,9 @@ func PrintTable(w io.Writer, r *Results) {
 			}
 		}
 		for _, run := range p.Runs {
+			if sr := run.Search; sr != nil && r.Scenario.Load.Search != nil {
+				notes = append(notes, searchNote(p.Name, run.Repetition, sr, r.Scenario.Load.Search))
+			}
 			if run.Status != RunOK {
 				notes = append(notes, fmt.Sprintf("%s repetition %d %s: %s", p.Name, run.Repetition, run.Status, run.Error))
 				for _, l := range run.LastLogs {
@@ -187,6 +209,18 @@ func formatSpread(h, median float64, unit string) string {
 }
 
 func trimFloat(v float64, prec int) string { return fmt.Sprintf("%.*f", prec, v) }
+
+// searchNote states what a search found; a rate that is only a lower
+// bound (the load generator or search.max stopped the search) says so with
+// ">=", so it is never read as the proxy's capacity.
+func searchNote(name string, rep int, sr *SearchResult, s *scenarios.Search) string {
+	bound := ""
+	if sr.StoppedBy == StoppedByLoadgen || sr.StoppedBy == StoppedByMax {
+		bound = ">= "
+	}
+	return fmt.Sprintf("%s repetition %d: highest rate with p99 <= %s and success >= %s: %s%d/s after %d probes, stopped by %s: %s",
+		name, rep, s.SLOP99, percent(s.MinSuccess), bound, sr.Rate, len(sr.Probes), sr.StoppedBy, sr.Reason)
+}
 
 func percent(f float64) string { return fmt.Sprintf("%.2f%%", f*100) }
 

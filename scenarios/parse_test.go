@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -195,6 +196,15 @@ func TestCommittedScenarios(t *testing.T) {
 			}
 			return ""
 		}},
+		{"max.yaml", func(s *Scenario) string {
+			if !slices.Equal(s.Proxies, ProxyNames()) {
+				return "must list every proxy and baseline"
+			}
+			if s.Load.Search == nil {
+				return "must search, not step"
+			}
+			return ""
+		}},
 	}
 	for _, tt := range tests {
 		s := loaded[tt.file]
@@ -211,7 +221,7 @@ func TestCommittedScenarios(t *testing.T) {
 // TestSchemaModeline keeps editors validating the committed files as they
 // are written.
 func TestSchemaModeline(t *testing.T) {
-	for _, f := range []string{"default.yaml", "smoke.yaml"} {
+	for _, f := range []string{"default.yaml", "smoke.yaml", "max.yaml"} {
 		data, err := os.ReadFile(f)
 		if err != nil {
 			t.Fatal(err)

@@ -192,6 +192,11 @@ func newValidate() *cobra.Command {
 					bad++
 					continue
 				}
+				if s := sc.Load.Search; s != nil {
+					fmt.Fprintf(cmd.OutOrStdout(), "%s: ok (%s: search from %d/s up to %d/s in %s probes, %d repetition(s), at least %s per proxy)\n",
+						a, sc.Name, s.Start, s.Max, s.StepDuration, sc.Repeat, sc.TotalDuration())
+					continue
+				}
 				fmt.Fprintf(cmd.OutOrStdout(), "%s: ok (%s: %d step(s), %d repetition(s), about %s per proxy)\n",
 					a, sc.Name, len(sc.Load.Steps), sc.Repeat, sc.TotalDuration())
 			}

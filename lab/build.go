@@ -91,15 +91,18 @@ func cargoBuild(b *Builder, c Component) buildFunc {
 // between releases, so the Zig proxy is written for exactly this one.
 const ZigVersion = "0.15.2"
 
-// zigBuild runs the project's build.zig for static x86-64 Linux (the Zig
-// proxy uses no libc, so the binary is static by construction) on the
+// ZigTarget is the target triple the lab builds the Zig proxy for.
+const ZigTarget = "x86_64-linux-musl"
+
+// zigBuild runs the project's build.zig for static x86_64-linux-musl (the
+// Zig proxy links no libc, so the binary is static by construction) on the
 // baseline CPU, as Go and Rust build by default: no proxy may gain from
 // instructions the others do not use.
 func zigBuild(b *Builder, c Component) buildFunc {
 	return func(ctx context.Context, out string) error {
 		prefix := filepath.Join(b.Root, ".cache", "zig-out", c.Name)
 		cmd := exec.CommandContext(ctx, "python3", "-m", "ziglang", "build",
-			"-Doptimize=ReleaseFast", "-Dtarget=x86_64-linux", "-Dcpu=baseline", "-Dversion="+b.Version,
+			"-Doptimize=ReleaseFast", "-Dtarget="+ZigTarget, "-Dcpu=baseline", "-Dversion="+b.Version,
 			"--prefix", prefix, "--cache-dir", filepath.Join(b.Root, ".cache", "zig-cache"))
 		cmd.Dir = filepath.Join(b.Root, c.Dir)
 		if o, err := cmd.CombinedOutput(); err != nil {

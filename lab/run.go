@@ -205,11 +205,7 @@ func Compare(ctx context.Context, e *Engine, sc *scenarios.Scenario, o Options) 
 			run := r.runOne(ctx, arts[k], rep)
 			pr := r.res.Proxies[k]
 			pr.Runs = append(pr.Runs, run)
-			if sc.Load.Search != nil {
-				pr.Summary = summariseSearch(pr.Runs)
-			} else {
-				pr.Summary = Summarise(pr.Runs)
-			}
+			pr.Summary = SummariseFor(sc, pr.Runs)
 			if run.Status == RunFailed {
 				failed = append(failed, fmt.Sprintf("%s (repetition %d): %s", pr.Name, rep, run.Error))
 				r.info(fmt.Sprintf("%s failed in repetition %d: %s; going on with the next proxy", pr.Name, rep, run.Error))

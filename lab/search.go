@@ -166,6 +166,15 @@ func judge(st *Step, s *scenarios.Search) probeOutcome {
 		micros(float64(st.Latency.P99)), slo, percent(st.Success))}
 }
 
+// SummariseFor summarises runs of scenario sc: per step for fixed steps,
+// per rate probed for a search.
+func SummariseFor(sc *scenarios.Scenario, runs []*Run) []StepSummary {
+	if sc != nil && sc.Load.Search != nil {
+		return summariseSearch(runs)
+	}
+	return Summarise(runs)
+}
+
 // summariseSearch summarises a searched proxy's runs by rate: one row per
 // distinct rate probed, lowest first. Repetitions of a search probe
 // different rates, so the per-index summary of fixed steps would mix them.

@@ -5,9 +5,7 @@
 package report
 
 import (
-	"encoding/json"
 	"fmt"
-	"os"
 
 	"github.com/proxylab/proxylab/lab"
 )
@@ -43,38 +41,21 @@ const Direct = "direct"
 // scenario's objective.
 type Search struct {
 	Repetition int
-	Rate       float64       `json:"rate"`
-	StoppedBy  string        `json:"stopped_by"` // proxy | loadgen | max
-	Reason     string        `json:"reason"`
-	Probes     []SearchProbe `json:"probes"`
+	Rate       float64
+	StoppedBy  string // proxy | loadgen | max | incomplete
+	Reason     string
+	Probes     []SearchProbe
 }
 
 // SearchProbe is one rate the search tried.
 type SearchProbe struct {
-	TargetRate float64 `json:"target_rate"`
-	Passed     bool    `json:"passed"`
-	Reason     string  `json:"reason"`
+	TargetRate float64
+	Passed     bool
+	Reason     string
 }
 
-// extras are fields newer than lab's types know of (baselines, searches,
-// the load generator's own CPU time); reading them separately keeps the
-// report working on files with and without them.
-type extras struct {
-	Proxies []struct {
-		Name     string `json:"name"`
-		Baseline bool   `json:"baseline"`
-		Runs     []struct {
-			Search *Search `json:"search"`
-			Steps  []struct {
-				Resources *struct {
-					LoadgenCPUSeconds *float64 `json:"loadgen_cpu_seconds"`
-				} `json:"resources"`
-			} `json:"steps"`
-		} `json:"runs"`
-	} `json:"proxies"`
-}
-
-// Load reads a results file.
+// Load reads a results file. Files written before baselines, searches or
+// the load generator's CPU time were recorded read as having none.
 func Load(path string) (*File, error) {
 	r, err := lab.ReadResults(path)
 	if err != nil {
@@ -83,34 +64,27 @@ func Load(path string) (*File, error) {
 	if r.Scenario == nil {
 		return nil, fmt.Errorf("%s: no scenario in the file; is it a proxylab results file?", path)
 	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	var ex extras
-	if err := json.Unmarshal(b, &ex); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
 	f := &File{Path: path, Results: r}
-	for i, pr := range r.Proxies {
-		p := &Proxy{ProxyResult: pr, Summary: lab.Summarise(pr.Runs), Baseline: pr.Name == Direct}
-		if i < len(ex.Proxies) && ex.Proxies[i].Name == pr.Name {
-			e := ex.Proxies[i]
-			p.Baseline = p.Baseline || e.Baseline
-			for j, run := range e.Runs {
-				if run.Search != nil && j < len(pr.Runs) {
-					run.Search.Repetition = pr.Runs[j].Repetition
-					p.Searches = append(p.Searches, run.Search)
+	for _, pr := range r.Proxies {
+		p := &Proxy{ProxyResult: pr, Summary: lab.SummariseFor(r.Scenario, pr.Runs), Baseline: pr.Baseline || pr.Name == Direct}
+		for _, run := range pr.Runs {
+			if sr := run.Search; sr != nil {
+				s := &Search{Repetition: run.Repetition, Rate: float64(sr.Rate), StoppedBy: sr.StoppedBy, Reason: sr.Reason}
+				for _, pb := range sr.Probes {
+					s.Probes = append(s.Probes, SearchProbe{TargetRate: float64(pb.TargetRate), Passed: pb.Passed, Reason: pb.Reason})
 				}
-				cpu := make([]float64, len(run.Steps))
-				for k, st := range run.Steps {
-					cpu[k] = -1
-					if st.Resources != nil && st.Resources.LoadgenCPUSeconds != nil {
-						cpu[k] = *st.Resources.LoadgenCPUSeconds
-					}
-				}
-				p.LoadgenCPU = append(p.LoadgenCPU, cpu)
+				p.Searches = append(p.Searches, s)
 			}
+			cpu := make([]float64, len(run.Steps))
+			for k, st := range run.Steps {
+				// Every real step costs the load generator some CPU, so 0
+				// means the file predates the figure.
+				cpu[k] = -1
+				if st.Resources != nil && st.Resources.LoadgenCPUSeconds > 0 {
+					cpu[k] = st.Resources.LoadgenCPUSeconds
+				}
+			}
+			p.LoadgenCPU = append(p.LoadgenCPU, cpu)
 		}
 		f.Proxies = append(f.Proxies, p)
 	}

@@ -9,7 +9,7 @@ LDFLAGS := -X main.version=$(VERSION)
 PROXYLAB := bin/proxylab
 SCENARIO ?= scenarios/default.yaml
 
-.PHONY: all setup setup-test proxylab compare smoke build conformance test vet fmt-check rust-check zig-check bpf bench bench-loadgen cleanup clean
+.PHONY: all setup setup-test proxylab compare report smoke build conformance test vet fmt-check rust-check zig-check bpf bench bench-loadgen cleanup clean
 
 all: proxylab
 
@@ -23,9 +23,18 @@ proxylab:
 	@mkdir -p bin
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(PROXYLAB) ./cmd/proxylab
 
-## compare: build everything and run $(SCENARIO) (default scenarios/default.yaml)
-compare: setup proxylab
-	$(PROXYLAB) compare $(SCENARIO)
+## compare: build everything, run $(SCENARIO) (default scenarios/default.yaml), then write
+## the report (report.md and plots) beside the results file and print its path
+compare: proxylab
+	@# nginx only when the scenario measures the nginx baseline.
+	@scripts/setup.sh $$(grep -qsw nginx $(SCENARIO) && echo --nginx)
+	$(PROXYLAB) compare --report $(SCENARIO)
+
+## report: write report.md and plots for FILE (default: the newest results/*.json)
+report: proxylab
+	@file='$(FILE)'; [ -n "$$file" ] || file=$$(ls -t results/*.json 2>/dev/null | head -n 1); \
+	if [ -z "$$file" ]; then echo "no results/*.json yet: run make compare, or pass FILE=path"; exit 1; fi; \
+	$(PROXYLAB) report "$$file"
 
 ## smoke: the short scenario the tests use
 smoke: setup proxylab

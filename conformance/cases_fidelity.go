@@ -24,6 +24,7 @@ var fidelityCases = []Case{
 	{Group: "fidelity", Name: "fields-exact", Run: fidFieldsExact},
 	{Group: "fidelity", Name: "body-content-length", Run: fidBodyContentLength},
 	{Group: "fidelity", Name: "body-chunked", Run: fidBodyChunked},
+	{Group: "fidelity", Name: "expect-continue", Run: fidExpectContinue},
 	{Group: "fidelity", Name: "status-codes", Run: fidStatusCodes},
 	{Group: "fidelity", Name: "no-body-statuses", Run: fidNoBodyStatuses},
 	{Group: "fidelity", Name: "chunked-response", Run: fidChunkedResponse},
@@ -567,4 +568,71 @@ func fidResponseHeaders(e *Env) error {
 		}
 	}
 	return nil
+}
+
+// continueWait bounds how long a client holding its body back waits for
+// 100 Continue. Every proxy sends it before reading the body, so the bound
+// only decides how soon a proxy that never does is reported.
+const continueWait = 5 * time.Second
+
+// fidExpectContinue sends an HTTP/1.1 request with Expect: 100-continue
+// and holds its body back, as curl does for large uploads: the proxy must
+// answer 100 Continue (once: an interim answer relayed from the upstream as
+// well would be read as the final one), then forward the whole body. An
+// HTTP/1.0 client cannot read interim answers, so its request, body sent
+// at once, gets the final answer first.
+func fidExpectContinue(e *Env) error {
+	body := fidBody(70000)
+	c, err := e.Connect()
+	if err != nil {
+		return err
+	}
+	head := fidRequest("POST", "/echo/expect", "Expect: 100-continue", "Content-Length: "+strconv.Itoa(len(body)))
+	if err := c.Send(head); err != nil {
+		return err
+	}
+	c.SetReadDeadline(time.Now().Add(continueWait))
+	interim, err := c.Read("POST")
+	if err != nil {
+		return fmt.Errorf("POST with Expect: 100-continue, body held back: no 100 Continue within %s: %w", continueWait, err)
+	}
+	if interim.StatusCode != http.StatusContinue {
+		return fmt.Errorf("POST with Expect: 100-continue, body held back: want 100 Continue first, got %s", interim.Status)
+	}
+	c.SetReadDeadline(time.Time{})
+	resp, err := fidExchange(c, "POST", "", body)
+	if err != nil {
+		return fmt.Errorf("POST with Expect: 100-continue after 100 Continue: %w", err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("POST with Expect: 100-continue after 100 Continue: want 200, got %s (a second interim answer?): %q", resp.Status, clip(resp.Body))
+	}
+	ec, err := ParseEcho(resp)
+	if err != nil {
+		return err
+	}
+	if err := fidEchoBody(ec, body); err != nil {
+		return fmt.Errorf("POST with Expect: 100-continue: %w", err)
+	}
+	if err := fidInStep(c, "POST with Expect: 100-continue", 100); err != nil {
+		return err
+	}
+
+	c10, err := e.Connect()
+	if err != nil {
+		return err
+	}
+	raw := "POST /echo/expect10 HTTP/1.0\r\nHost: conformance.test\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\nhello"
+	resp, err = c10.Do("POST", raw)
+	if err != nil {
+		return fmt.Errorf("HTTP/1.0 POST with Expect: 100-continue: %w", err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("HTTP/1.0 POST with Expect: 100-continue: want 200 as the first answer, got %s", resp.Status)
+	}
+	ec, err = ParseEcho(resp)
+	if err != nil {
+		return err
+	}
+	return fidEchoBody(ec, []byte("hello"))
 }

@@ -228,7 +228,7 @@ func queue(methods chan<- string, line string) {
 }
 
 func (s *shim) relayRequest(server net.Conn, br *bufio.Reader, h *msgHead, methods chan<- string) error {
-	f, n, err := requestFraming(h)
+	f, n, err := requestFraming(h, s.spec.requestBody != nil)
 	if err != nil {
 		return err
 	}
@@ -539,10 +539,14 @@ const (
 	untilClose
 )
 
-func requestFraming(h *msgHead) (framing, int64, error) {
-	if len(h.values("Expect")) > 0 || len(h.values("Upgrade")) > 0 {
-		// Waiting for a body the client holds back, or a protocol switch,
-		// is more than the shim follows.
+// requestFraming is how a request's body is framed. wholeBody says the
+// shim reads the body before sending the head on; then a body the client
+// holds back until it hears 100 Continue never comes, so such a request
+// is not followed. Streamed, it is: the head goes on, the interim answer
+// comes back the other way, and the body follows it.
+func requestFraming(h *msgHead, wholeBody bool) (framing, int64, error) {
+	if (wholeBody && len(h.values("Expect")) > 0) || len(h.values("Upgrade")) > 0 {
+		// A protocol switch is more than the shim follows.
 		return 0, 0, errUnfollowable
 	}
 	return bodyFraming(h, noBody)

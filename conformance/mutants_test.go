@@ -155,6 +155,14 @@ var mutants = []mutant{
 		mustFail: []string{"fidelity/body-chunked", "hop-by-hop/transfer-encoding-replaced"},
 	},
 	{
+		// The proxy never learns the client waits, so it never says 100.
+		name: "expect-continue-unheard",
+		mut: mutation{front: fixed(shimSpec{request: func(h *msgHead) {
+			h.del("Expect")
+		}})},
+		mustFail: []string{"fidelity/expect-continue"},
+	},
+	{
 		name: "body-framed-after-204-and-304",
 		mut: mutation{front: fixed(shimSpec{response: func(req string, h *msgHead) verdict {
 			if s, _ := h.status(); s == 204 || s == 304 {

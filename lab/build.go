@@ -91,15 +91,18 @@ func cargoBuild(b *Builder, c Component) buildFunc {
 // between releases, so the Zig proxy is written for exactly this one.
 const ZigVersion = "0.15.2"
 
-// zigBuild runs the project's build.zig for static x86-64 Linux (the Zig
-// proxy uses no libc, so the binary is static by construction) on the
+// ZigTarget is the target triple the lab builds the Zig proxy for.
+const ZigTarget = "x86_64-linux-musl"
+
+// zigBuild runs the project's build.zig for static x86_64-linux-musl (the
+// Zig proxy links no libc, so the binary is static by construction) on the
 // baseline CPU, as Go and Rust build by default: no proxy may gain from
 // instructions the others do not use.
 func zigBuild(b *Builder, c Component) buildFunc {
 	return func(ctx context.Context, out string) error {
 		prefix := filepath.Join(b.Root, ".cache", "zig-out", c.Name)
 		cmd := exec.CommandContext(ctx, "python3", "-m", "ziglang", "build",
-			"-Doptimize=ReleaseFast", "-Dtarget=x86_64-linux", "-Dcpu=baseline", "-Dversion="+b.Version,
+			"-Doptimize=ReleaseFast", "-Dtarget="+ZigTarget, "-Dcpu=baseline", "-Dversion="+b.Version,
 			"--prefix", prefix, "--cache-dir", filepath.Join(b.Root, ".cache", "zig-cache"))
 		cmd.Dir = filepath.Join(b.Root, c.Dir)
 		if o, err := cmd.CombinedOutput(); err != nil {
@@ -177,7 +180,7 @@ func (b *Builder) Image(ctx context.Context, a *Artifact) error {
 	if err != nil {
 		return err
 	}
-	if err := b.image(ctx, a, dockerfile, binary); err != nil {
+	if err := b.image(ctx, a, []contextFile{{"Dockerfile", 0o644, dockerfile}, {a.Binary, 0o755, binary}}); err != nil {
 		return err
 	}
 	if err := b.Engine.cli.ImageTag(ctx, a.ImageTag, a.LatestTag()); err != nil {
@@ -186,7 +189,16 @@ func (b *Builder) Image(ctx context.Context, a *Artifact) error {
 	return nil
 }
 
-func (b *Builder) image(ctx context.Context, a *Artifact, dockerfile, binary []byte) error {
+// contextFile is one file of an image's build context.
+type contextFile struct {
+	name string
+	mode int64
+	data []byte
+}
+
+// image builds a.ImageTag from the build context files (a Dockerfile among
+// them) unless an image of that tag exists.
+func (b *Builder) image(ctx context.Context, a *Artifact, files []contextFile) error {
 	insp, err := b.Engine.cli.ImageInspect(ctx, a.ImageTag)
 	if err == nil {
 		a.ImageID, a.ImageBytes, a.Reused = insp.ID, insp.Size, true
@@ -198,11 +210,7 @@ func (b *Builder) image(ctx context.Context, a *Artifact, dockerfile, binary []b
 	}
 	var ctxTar bytes.Buffer
 	tw := tar.NewWriter(&ctxTar)
-	for _, f := range []struct {
-		name string
-		mode int64
-		data []byte
-	}{{"Dockerfile", 0o644, dockerfile}, {a.Binary, 0o755, binary}} {
+	for _, f := range files {
 		if err := tw.WriteHeader(&tar.Header{Name: f.name, Mode: f.mode, Size: int64(len(f.data))}); err != nil {
 			return err
 		}

@@ -16,6 +16,8 @@ type Component struct {
 	Dir      string // source folder, relative to the repository root
 	Binary   string // binary file name, also its path in the image
 	Port     int    // fixed loopback port (DESIGN.md: upstream 9000, go 8081, ...)
+	// Baseline: not a lab proxy but a reference row (Baselines).
+	Baseline bool
 	builder  func(b *Builder, c Component) buildFunc
 }
 
@@ -29,6 +31,18 @@ var Proxies = []Component{
 	{Name: "rust", Language: "rust", Dir: "rust-proxy", Binary: "rust-proxy", Port: 8082, builder: cargoBuild},
 	{Name: "zig", Language: "zig", Dir: "zig-proxy", Binary: "zig-proxy", Port: 8083, builder: zigBuild},
 }
+
+// Direct is the baseline without a proxy: the load goes straight to the
+// upstream, which shows the ceiling any proxy can reach on this host with
+// this load generator.
+var Direct = Component{Name: "direct", Language: "none", Port: Upstream.Port, Baseline: true}
+
+// Nginx is the baseline a user would pick instead of the lab's proxies:
+// the host's nginx, packed into a scratch image (see nginx.go).
+var Nginx = Component{Name: "nginx", Language: "c", Binary: "nginx", Port: 8084, Baseline: true}
+
+// Baselines are the reference rows a scenario may add to its proxies.
+var Baselines = []Component{Direct, Nginx}
 
 // Addr is the loopback address the component listens on.
 func (c Component) Addr() string { return fmt.Sprintf("127.0.0.1:%d", c.Port) }
@@ -59,6 +73,9 @@ func ResolveProxies(root string, names []string) ([]Component, error) {
 	var out []Component
 	for _, n := range names {
 		i := slices.IndexFunc(Proxies, func(c Component) bool { return c.Name == n })
+		if slices.ContainsFunc(Baselines, func(c Component) bool { return c.Name == n }) {
+			return nil, fmt.Errorf("%q is a baseline, not a lab proxy: compare measures it when a scenario lists it, but it is not built or verified", n)
+		}
 		if i < 0 {
 			var known []string
 			for _, c := range Proxies {
@@ -72,6 +89,34 @@ func ResolveProxies(root string, names []string) ([]Component, error) {
 		out = append(out, Proxies[i])
 	}
 	return out, nil
+}
+
+// ResolveRows is ResolveProxies for compare, which also measures the
+// baselines a scenario names, in the scenario's order. An empty list means
+// the lab proxies only. A missing nginx is reported here, before anything
+// is built.
+func ResolveRows(root string, names []string) ([]Component, error) {
+	if len(names) == 0 {
+		return ResolveProxies(root, nil)
+	}
+	var rows []Component
+	for _, n := range names {
+		if i := slices.IndexFunc(Baselines, func(c Component) bool { return c.Name == n }); i >= 0 {
+			if n == Nginx.Name {
+				if _, err := NginxBinary(); err != nil {
+					return nil, err
+				}
+			}
+			rows = append(rows, Baselines[i])
+			continue
+		}
+		p, err := ResolveProxies(root, []string{n})
+		if err != nil {
+			return nil, err
+		}
+		rows = append(rows, p...)
+	}
+	return rows, nil
 }
 
 // FindRoot walks up from dir to the proxylab repository root, so the CLI works

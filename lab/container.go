@@ -4,10 +4,13 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -39,6 +42,11 @@ type ContainerSpec struct {
 	Env      []string
 	CPUs     string // cpuset, "" = any
 	Memory   int64  // bytes, 0 = no limit
+	// Tmpfs mounts writable memory-backed folders (path -> mount options)
+	// into the read-only root, for programs that must write files; what
+	// they write counts against the memory limit.
+	Tmpfs map[string]string
+	Cmd   []string // arguments to the image's entry point
 }
 
 // Start runs the artifact the way DESIGN.md requires for every measured
@@ -48,6 +56,7 @@ func (e *Engine) Start(ctx context.Context, s ContainerSpec) (*Container, error)
 	cfg := &container.Config{
 		Image:  s.Artifact.ImageTag,
 		Env:    s.Env,
+		Cmd:    s.Cmd,
 		User:   "65534:65534",
 		Labels: map[string]string{RunLabel: s.RunID, "proxylab.component": s.Artifact.Name},
 	}
@@ -56,6 +65,7 @@ func (e *Engine) Start(ctx context.Context, s ContainerSpec) (*Container, error)
 		ReadonlyRootfs: true,
 		CapDrop:        []string{"ALL"},
 		SecurityOpt:    []string{"no-new-privileges"},
+		Tmpfs:          s.Tmpfs,
 		Resources: container.Resources{
 			CpusetCpus: s.CPUs,
 			Memory:     s.Memory,
@@ -202,25 +212,73 @@ const clockTicks = 100
 
 // Usage reads the component's CPU time and peak resident set from /proc: the
 // load goes to 127.0.0.1, so the engine is on this host and its PIDs are ours
-// to read, with no sampling gap as in the stats API.
+// to read, with no sampling gap as in the stats API. For a component of
+// several processes (nginx's master and workers) both are summed over the
+// process and its descendants; shared pages then count once per process, so
+// the peak is an upper bound.
 func (c *Container) Usage() (Usage, error) {
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", c.Pid))
+	var total Usage
+	for i, pid := range c.Pids() {
+		u, err := processUsage(pid)
+		if err != nil {
+			if i > 0 && errors.Is(err, fs.ErrNotExist) {
+				continue // a worker that has just exited
+			}
+			return Usage{}, err
+		}
+		total.CPUSeconds += u.CPUSeconds
+		total.PeakRSSBytes += u.PeakRSSBytes
+	}
+	return total, nil
+}
+
+// Pids lists the component's process and its descendants, the main
+// process first.
+func (c *Container) Pids() []int {
+	pids := []int{c.Pid}
+	for i := 0; i < len(pids); i++ {
+		pids = append(pids, children(pids[i])...)
+	}
+	return pids
+}
+
+// children reads /proc/PID/task/*/children: every thread's own children,
+// since a child belongs to the thread that forked it.
+func children(pid int) []int {
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
+	var out []int
+	for _, t := range tasks {
+		b, err := os.ReadFile(t)
+		if err != nil {
+			continue
+		}
+		for _, f := range strings.Fields(string(b)) {
+			if n, err := strconv.Atoi(f); err == nil {
+				out = append(out, n)
+			}
+		}
+	}
+	return out
+}
+
+func processUsage(pid int) (Usage, error) {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		return Usage{}, err
 	}
 	// Fields after the command name, which is in parentheses and may hold spaces.
 	i := bytes.LastIndexByte(stat, ')')
 	if i < 0 {
-		return Usage{}, fmt.Errorf("/proc/%d/stat: unexpected format", c.Pid)
+		return Usage{}, fmt.Errorf("/proc/%d/stat: unexpected format", pid)
 	}
 	f := strings.Fields(string(stat[i+1:]))
 	if len(f) < 13 {
-		return Usage{}, fmt.Errorf("/proc/%d/stat: too few fields", c.Pid)
+		return Usage{}, fmt.Errorf("/proc/%d/stat: too few fields", pid)
 	}
 	utime, _ := strconv.ParseInt(f[11], 10, 64)
 	stime, _ := strconv.ParseInt(f[12], 10, 64)
 	u := Usage{CPUSeconds: float64(utime+stime) / clockTicks}
-	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", c.Pid))
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return Usage{}, err
 	}

@@ -28,9 +28,13 @@ type Results struct {
 	StopReason string            `json:"stop_reason,omitempty"` // why an incomplete run stopped
 	Host       Host              `json:"host"`
 	Toolchains map[string]string `json:"toolchains"`
-	Placement  Placement         `json:"placement"`
-	Probes     *ProbeSetup       `json:"probes,omitempty"` // absent when the scenario disables them
-	Proxies    []*ProxyResult    `json:"proxies"`
+	Source     *Source           `json:"lab,omitempty"`            // the checkout that built what was measured
+	Upstream   *Image            `json:"upstream_image,omitempty"` // the origin's image
+	// SummaryMethod says how every summary figure was computed.
+	SummaryMethod *SummaryMethod `json:"summary_method,omitempty"`
+	Placement     Placement      `json:"placement"`
+	Probes        *ProbeSetup    `json:"probes,omitempty"` // absent when the scenario disables them
+	Proxies       []*ProxyResult `json:"proxies"`
 }
 
 // ProbeSetup says how the eBPF probes were attached: the mode in use and
@@ -44,19 +48,31 @@ type ProbeSetup struct {
 // Host describes the machine, so that readers can tell whether two results
 // files are comparable at all.
 type Host struct {
-	Kernel        string `json:"kernel"`
-	CPUModel      string `json:"cpu_model"`
-	Cores         int    `json:"cores"`
-	MemoryBytes   int64  `json:"memory_bytes"`
-	DockerVersion string `json:"docker_version"`
+	Kernel        string  `json:"kernel"`
+	CPUModel      string  `json:"cpu_model"`
+	CPUMHz        float64 `json:"cpu_mhz,omitempty"`      // as /proc/cpuinfo reports it at start
+	CPUGovernor   string  `json:"cpu_governor,omitempty"` // cpufreq scaling governor(s); absent when not exposed
+	Cores         int     `json:"cores"`
+	MemoryBytes   int64   `json:"memory_bytes"`
+	DockerVersion string  `json:"docker_version"`
+}
+
+// Source identifies the lab checkout.
+type Source struct {
+	Commit string `json:"commit"`
+	Dirty  bool   `json:"dirty"` // tracked files differed from the commit
 }
 
 // ProxyResult is everything measured for one proxy.
 type ProxyResult struct {
-	Name        string        `json:"name"`
-	Language    string        `json:"language"`
-	Image       Image         `json:"image"`
-	BinaryBytes int64         `json:"binary_bytes"`
+	Name     string `json:"name"`
+	Language string `json:"language"`
+	// Baseline rows are not lab proxies: "direct" (no proxy at all) and
+	// "nginx" (the reverse proxy a user would pick instead). They are not
+	// checked against the proxy contract; "direct" has no image.
+	Baseline    bool          `json:"baseline,omitempty"`
+	Image       Image         `json:"image,omitzero"`
+	BinaryBytes int64         `json:"binary_bytes,omitzero"`
 	Verified    *Verification `json:"verified"`
 	Runs        []*Run        `json:"runs"`
 	Summary     []StepSummary `json:"summary"`
@@ -82,7 +98,10 @@ type Run struct {
 	Status     string   `json:"status"`
 	Error      string   `json:"error,omitempty"`
 	LastLogs   []string `json:"last_logs,omitempty"` // the proxy's last lines when it failed
-	Steps      []*Step  `json:"steps"`
+	// Steps are the scenario's steps in order; in a searched run, every
+	// rate the search probed, in the order it probed them.
+	Steps  []*Step       `json:"steps"`
+	Search *SearchResult `json:"search,omitempty"` // only when the scenario has load.search
 }
 
 // Step is the measurement of one load step: the load generator's view plus
@@ -93,10 +112,50 @@ type Step struct {
 	Probes    *bpf.Counts `json:"probes,omitempty"` // the proxy's accepts and connects during the step
 }
 
-// Resources the proxy process used during one step.
+// Resources the proxy and the load generator used during one step.
 type Resources struct {
-	ProxyCPUSeconds   float64 `json:"proxy_cpu_seconds"`
-	ProxyPeakRSSBytes int64   `json:"proxy_peak_rss_bytes"` // high-water mark since the proxy started
+	// The proxy's processes (nginx: master and workers, summed).
+	ProxyCPUSeconds   float64
+	ProxyPeakRSSBytes int64 // high-water mark since the proxy started
+	// NoProxy: there are no proxy figures, because the row has no proxy
+	// (the direct baseline) or its usage could not be read. The proxy
+	// fields are then left out of the file rather than written as zeros.
+	NoProxy bool
+	// LoadgenCPUSeconds is this process's own CPU time in the step: the
+	// load generator runs inside proxylab, so a value near the step's
+	// duration times its CPUs means it, not the proxy, was the limit.
+	LoadgenCPUSeconds float64
+}
+
+type resourcesJSON struct {
+	ProxyCPUSeconds   *float64 `json:"proxy_cpu_seconds,omitempty"`
+	ProxyPeakRSSBytes *int64   `json:"proxy_peak_rss_bytes,omitempty"`
+	LoadgenCPUSeconds float64  `json:"loadgen_cpu_seconds"`
+}
+
+// MarshalJSON leaves the proxy figures out when there are none, so that a
+// reader cannot take the direct baseline's absent proxy for one using no CPU.
+func (r Resources) MarshalJSON() ([]byte, error) {
+	j := resourcesJSON{LoadgenCPUSeconds: r.LoadgenCPUSeconds}
+	if !r.NoProxy {
+		j.ProxyCPUSeconds, j.ProxyPeakRSSBytes = &r.ProxyCPUSeconds, &r.ProxyPeakRSSBytes
+	}
+	return json.Marshal(j)
+}
+
+func (r *Resources) UnmarshalJSON(b []byte) error {
+	var j resourcesJSON
+	if err := json.Unmarshal(b, &j); err != nil {
+		return err
+	}
+	*r = Resources{LoadgenCPUSeconds: j.LoadgenCPUSeconds, NoProxy: j.ProxyCPUSeconds == nil}
+	if j.ProxyCPUSeconds != nil {
+		r.ProxyCPUSeconds = *j.ProxyCPUSeconds
+	}
+	if j.ProxyPeakRSSBytes != nil {
+		r.ProxyPeakRSSBytes = *j.ProxyPeakRSSBytes
+	}
+	return nil
 }
 
 // FileName is where a run's results go: results/<scenario>-<UTC start>.json.

@@ -16,6 +16,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/proxylab/proxylab/bpf"
 	"github.com/proxylab/proxylab/conformance"
 	"github.com/proxylab/proxylab/loadgen"
@@ -81,12 +83,15 @@ type runner struct {
 // results and their path; err wraps ErrIncomplete when the file was written
 // but is not complete, and is something else when nothing was measured.
 func Compare(ctx context.Context, e *Engine, sc *scenarios.Scenario, o Options) (*Results, string, error) {
-	if sc.Load.Search != nil {
-		return nil, "", fmt.Errorf("%s: load.search is not supported by this version of proxylab; use load.steps", sc.File)
-	}
-	proxies, err := ResolveProxies(o.Root, sc.Proxies)
+	rows, err := ResolveRows(o.Root, sc.Proxies)
 	if err != nil {
 		return nil, "", err
+	}
+	var proxies []Component // the lab's own, which are built and verified
+	for _, c := range rows {
+		if !c.Baseline {
+			proxies = append(proxies, c)
+		}
 	}
 	r := &runner{e: e, sc: sc, o: o}
 	r.placement = DefaultPlacement(runtime.NumCPU()).Override(
@@ -99,9 +104,13 @@ func Compare(ctx context.Context, e *Engine, sc *scenarios.Scenario, o Options) 
 		rand.Read(b)
 		r.o.RunID = hex.EncodeToString(b)
 	}
-	if err := r.preflight(ctx, proxies); err != nil {
+	if err := r.preflight(ctx, rows); err != nil {
 		return nil, "", err
 	}
+
+	// The checkout as the binaries are built from it, not as it is once
+	// the run has started.
+	source := DescribeSource(ctx, o.Root)
 
 	// Binaries first, then the conformance suite, then images: a proxy that
 	// fails the suite never gets an image that looks ready to measure.
@@ -109,20 +118,37 @@ func Compare(ctx context.Context, e *Engine, sc *scenarios.Scenario, o Options) 
 	if r.upstream, err = b.Binary(ctx, Upstream); err != nil {
 		return nil, "", err
 	}
-	arts := make([]*Artifact, len(proxies))
-	for i, p := range proxies {
-		if arts[i], err = b.Binary(ctx, p); err != nil {
+	arts := make([]*Artifact, len(rows))
+	var built []*Artifact
+	for i, c := range rows {
+		if c.Baseline {
+			arts[i] = &Artifact{Component: c}
+			continue
+		}
+		if arts[i], err = b.Binary(ctx, c); err != nil {
 			return nil, "", err
 		}
+		built = append(built, arts[i])
 	}
-	verified, err := r.verify(ctx, arts)
+	verified, err := r.verify(ctx, built)
 	if err != nil {
 		return nil, "", err
 	}
-	for _, a := range append([]*Artifact{r.upstream}, arts...) {
+	for _, a := range append([]*Artifact{r.upstream}, built...) {
 		if err := b.Image(ctx, a); err != nil {
 			return nil, "", err
 		}
+	}
+	toolchains := Toolchains(ctx, append([]Component{Upstream}, proxies...)...)
+	for i, a := range arts {
+		if a.Name != Nginx.Name {
+			continue
+		}
+		cpus, _ := ParseCPUSet(r.placement.ProxyCPUs) // checked above
+		if arts[i], err = b.Nginx(ctx, NginxSettings{Workers: len(cpus), Connections: sc.Load.Connections}); err != nil {
+			return nil, "", err
+		}
+		toolchains["nginx"] = NginxVersion(ctx, arts[i].BinaryPath)
 	}
 	var probeSetup *ProbeSetup
 	if sc.Probes.Enabled {
@@ -154,13 +180,20 @@ func Compare(ctx context.Context, e *Engine, sc *scenarios.Scenario, o Options) 
 		Scenario:      sc,
 		StartedAt:     time.Now().UTC(),
 		Host:          DescribeHost(e.Version),
-		Toolchains:    Toolchains(ctx, append([]Component{Upstream}, proxies...)...),
+		Toolchains:    toolchains,
 		Placement:     r.placement,
 		Probes:        probeSetup,
+		Source:        source,
+		Upstream:      &Image{Tag: r.upstream.ImageTag, ID: r.upstream.ImageID, SizeBytes: r.upstream.ImageBytes},
+		SummaryMethod: Method(),
 	}
 	for _, a := range arts {
+		v := verified[a.Name]
+		if a.Baseline {
+			v = &Verification{Skipped: true, Reason: "not a lab proxy", Failed: []string{}}
+		}
 		r.res.Proxies = append(r.res.Proxies, &ProxyResult{
-			Name: a.Name, Language: a.Language, BinaryBytes: a.BinaryBytes, Runs: []*Run{}, Verified: verified[a.Name],
+			Name: a.Name, Language: a.Language, Baseline: a.Baseline, BinaryBytes: a.BinaryBytes, Runs: []*Run{}, Verified: v,
 			Image: Image{Tag: a.ImageTag, ID: a.ImageID, SizeBytes: a.ImageBytes},
 		})
 	}
@@ -173,7 +206,7 @@ func Compare(ctx context.Context, e *Engine, sc *scenarios.Scenario, o Options) 
 			run := r.runOne(ctx, arts[k], rep)
 			pr := r.res.Proxies[k]
 			pr.Runs = append(pr.Runs, run)
-			pr.Summary = Summarise(pr.Runs)
+			pr.Summary = SummariseFor(sc, pr.Runs)
 			if run.Status == RunFailed {
 				failed = append(failed, fmt.Sprintf("%s (repetition %d): %s", pr.Name, rep, run.Error))
 				r.info(fmt.Sprintf("%s failed in repetition %d: %s; going on with the next proxy", pr.Name, rep, run.Error))
@@ -214,7 +247,7 @@ func (r *runner) verify(ctx context.Context, arts []*Artifact) (map[string]*Veri
 	var bad []string
 	for _, a := range arts {
 		if r.o.SkipVerify {
-			out[a.Name] = &Verification{Skipped: true, Failed: []string{}}
+			out[a.Name] = &Verification{Skipped: true, Reason: "--skip-verify", Failed: []string{}}
 			continue
 		}
 		r.info(fmt.Sprintf("verifying %s against the proxy contract (%d cases)", a.Name, len(conformance.Cases())))
@@ -258,7 +291,7 @@ func (r *runner) info(msg string) {
 // preflight fails before anything is built when the run could not go
 // through: leftovers of an earlier run, or a port already in use (the lab
 // uses fixed ports on host networking).
-func (r *runner) preflight(ctx context.Context, proxies []Component) error {
+func (r *runner) preflight(ctx context.Context, rows []Component) error {
 	left, err := r.e.Leftovers(ctx, "")
 	if err != nil {
 		return fmt.Errorf("list containers: %w", err)
@@ -266,7 +299,10 @@ func (r *runner) preflight(ctx context.Context, proxies []Component) error {
 	if len(left) > 0 {
 		return fmt.Errorf("%d container(s) of an earlier proxylab run still exist; remove them with: proxylab cleanup", len(left))
 	}
-	for _, c := range append([]Component{Upstream}, proxies...) {
+	for _, c := range append([]Component{Upstream}, rows...) {
+		if c.Name == Direct.Name {
+			continue // the upstream's port
+		}
 		l, err := net.Listen("tcp", c.Addr())
 		if err != nil {
 			return fmt.Errorf("%s needs %s, which is in use (%v); stop what listens there (docker-compose down?)", c.Name, c.Addr(), err)
@@ -310,12 +346,14 @@ type errDied struct{ what, why string }
 
 func (e errDied) Error() string { return e.what + " " + e.why }
 
-// runOne measures one proxy once: fresh upstream and proxy containers, warm-
-// up, then every step. It never returns an error: what went wrong is
-// recorded in the Run, and the caller goes on with the next proxy.
+// runOne measures one row once: fresh upstream and proxy containers (no
+// proxy for the direct baseline), warm-up, then every step or the search.
+// It never returns an error: what went wrong is recorded in the Run, and
+// the caller goes on with the next proxy.
 func (r *runner) runOne(ctx context.Context, proxy *Artifact, rep int) *Run {
 	run := &Run{Repetition: rep, Status: RunOK, Steps: []*Step{}}
 	base := fmt.Sprintf("proxylab-%s-r%d-", r.o.RunID, rep)
+	search := r.sc.Load.Search
 	ev := func(e Event) {
 		if r.o.Observer != nil {
 			e.Proxy, e.Repetition, e.Repetitions, e.Steps = proxy.Name, rep, r.sc.Repeat, len(r.sc.Load.Steps)
@@ -346,25 +384,39 @@ func (r *runner) runOne(ctx context.Context, proxy *Artifact, rep int) *Run {
 	if err := up.WaitHTTP(ctx, "http://"+r.upstream.Addr()+"/", 20*time.Second); err != nil {
 		return fail(up, err)
 	}
-	px, err := r.e.Start(ctx, ContainerSpec{
-		Artifact: proxy, RunID: r.o.RunID, Name: base + proxy.Name, CPUs: r.placement.ProxyCPUs, Memory: r.placement.ProxyMemory,
-		Env: []string{"LISTEN_ADDR=" + proxy.Addr(), "UPSTREAM_ADDR=" + r.upstream.Addr()},
-	})
-	if err != nil {
-		return fail(nil, err)
-	}
-	defer px.Remove(ctx)
-	if err := px.WaitHTTP(ctx, "http://"+proxy.Addr()+"/", 20*time.Second); err != nil {
-		return fail(px, err)
+	// px is the measured proxy's container; the direct baseline has none,
+	// and its failures are the upstream's.
+	var px *Container
+	logs := up
+	if proxy.Name != Direct.Name {
+		spec := ContainerSpec{
+			Artifact: proxy, RunID: r.o.RunID, Name: base + proxy.Name, CPUs: r.placement.ProxyCPUs, Memory: r.placement.ProxyMemory,
+			Env: []string{"LISTEN_ADDR=" + proxy.Addr(), "UPSTREAM_ADDR=" + r.upstream.Addr()},
+		}
+		if proxy.Name == Nginx.Name {
+			spec.Env, spec.Tmpfs = nil, NginxTmpfs
+		}
+		if px, err = r.e.Start(ctx, spec); err != nil {
+			return fail(nil, err)
+		}
+		defer px.Remove(ctx)
+		logs = px
+		if err := px.WaitHTTP(ctx, "http://"+proxy.Addr()+"/", 20*time.Second); err != nil {
+			return fail(px, err)
+		}
 	}
 
 	// A container that exits mid-step cancels the step at once instead of
 	// letting the load generator count connection errors to the end.
 	sctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
+	var pxDied <-chan string
+	if px != nil {
+		pxDied = px.Died(sctx)
+	}
 	go func() {
 		select {
-		case why := <-px.Died(sctx):
+		case why := <-pxDied:
 			cancel(errDied{proxy.Name, why})
 		case why := <-up.Died(sctx):
 			cancel(errDied{"upstream", why})
@@ -376,16 +428,18 @@ func (r *runner) runOne(ctx context.Context, proxy *Artifact, rep int) *Run {
 			run.Status, run.Error = RunInterrupted, context.Cause(ctx).Error()
 			return run
 		}
-		return fail(px, context.Cause(sctx))
+		return fail(logs, context.Cause(sctx))
 	}
 
-	// The probes count the proxy process only: its accepts from the load
-	// generator and its connects to the upstream.
-	if r.probes != nil {
-		if err := r.probes.Watch(uint32(px.Pid)); err != nil {
-			return fail(px, fmt.Errorf("watch %s with the probes: %w", proxy.Name, err))
+	// The probes count the proxy's processes only (nginx: its master and
+	// workers): accepts from the load generator and connects to the upstream.
+	if r.probes != nil && px != nil {
+		for _, pid := range px.Pids() {
+			if err := r.probes.Watch(uint32(pid)); err != nil {
+				return fail(px, fmt.Errorf("watch %s with the probes: %w", proxy.Name, err))
+			}
+			defer r.probes.Unwatch(uint32(pid))
 		}
-		defer r.probes.Unwatch(uint32(px.Pid))
 	}
 
 	gen, err := loadgen.New(r.target(proxy), loadgen.Config{Connections: r.sc.Load.Connections, KeepAlive: r.sc.Load.Keepalive})
@@ -395,55 +449,114 @@ func (r *runner) runOne(ctx context.Context, proxy *Artifact, rep int) *Run {
 	defer gen.Close()
 
 	if w := r.sc.Warmup.D(); w > 0 {
-		first := r.sc.Load.Steps[0]
-		ev(Event{Kind: EventStepStart, Step: 0, Rate: first.Rate, Duration: w})
-		if err := gen.Warmup(sctx, loadgen.Step{Rate: first.Rate, Duration: w}); err != nil {
+		rate := 0
+		if search != nil {
+			rate = search.Start
+		} else {
+			rate = r.sc.Load.Steps[0].Rate
+		}
+		ev(Event{Kind: EventStepStart, Step: 0, Rate: rate, Duration: w})
+		if err := gen.Warmup(sctx, loadgen.Step{Rate: rate, Duration: w}); err != nil {
 			if sctx.Err() != nil {
 				return stopped()
 			}
-			return fail(px, fmt.Errorf("warm-up: %w", err))
+			return fail(logs, fmt.Errorf("warm-up: %w", err))
 		}
 	}
-	for i, s := range r.sc.Load.Steps {
-		ev(Event{Kind: EventStepStart, Step: i + 1, Rate: s.Rate, Duration: s.Duration.D()})
-		before, uerr := px.Usage()
+
+	// measure runs one constant-rate step and keeps what it measured, also
+	// when it was cut short.
+	measure := func(rate int, d time.Duration) (*Step, error) {
+		i := len(run.Steps) + 1
+		ev(Event{Kind: EventStepStart, Step: i, Rate: rate, Duration: d})
+		var before Usage
+		uerr := errors.New("no proxy")
+		if px != nil {
+			before, uerr = px.Usage()
+		}
 		probesBefore, perr := r.snapshot()
-		ls := loadgen.Step{Rate: s.Rate, Duration: s.Duration.D()}
-		raw, rerr := r.rawFile(proxy.Name, rep, i+1)
-		if rerr != nil {
-			return fail(nil, rerr)
+		ls := loadgen.Step{Rate: rate, Duration: d}
+		raw, err := r.rawFile(proxy.Name, rep, i)
+		if err != nil {
+			return nil, err
 		}
 		if raw != nil {
 			ls.Raw = raw
 		}
+		selfBefore := selfCPUSeconds()
 		res, err := gen.Attack(sctx, ls, func(p loadgen.Progress) {
-			ev(Event{Kind: EventProgress, Step: i + 1, Rate: s.Rate, Duration: s.Duration.D(), Progress: p})
+			ev(Event{Kind: EventProgress, Step: i, Rate: rate, Duration: d, Progress: p})
 		})
 		if raw != nil {
 			if cerr := raw.Close(); cerr != nil && err == nil {
 				err = cerr
 			}
 		}
-		if res != nil {
-			st := &Step{StepResult: *res}
-			if after, err := px.Usage(); err == nil && uerr == nil {
-				// Rounded to the 10 ms tick /proc counts in, so no false digits.
-				cpu := math.Round((after.CPUSeconds-before.CPUSeconds)*clockTicks) / clockTicks
-				st.Resources = &Resources{ProxyCPUSeconds: cpu, ProxyPeakRSSBytes: after.PeakRSSBytes}
-			}
-			if after, err := r.snapshot(); err == nil && perr == nil && r.probes != nil {
-				d := after.Sub(probesBefore)
-				st.Probes = &d
-			}
-			run.Steps = append(run.Steps, st)
-			ev(Event{Kind: EventStepDone, Step: i + 1, Rate: s.Rate, Duration: s.Duration.D(), Result: st})
+		if res == nil {
+			return nil, err
 		}
+		st := &Step{StepResult: *res}
+		// Rounded to the 10 ms tick /proc counts in, so no false digits.
+		round := func(s float64) float64 { return math.Round(s*clockTicks) / clockTicks }
+		st.Resources = &Resources{NoProxy: true, LoadgenCPUSeconds: round(selfCPUSeconds() - selfBefore)}
+		if px != nil && uerr == nil {
+			if after, err := px.Usage(); err == nil {
+				st.Resources.NoProxy = false
+				st.Resources.ProxyCPUSeconds = round(after.CPUSeconds - before.CPUSeconds)
+				st.Resources.ProxyPeakRSSBytes = after.PeakRSSBytes
+			}
+		}
+		if after, err := r.snapshot(); err == nil && perr == nil && r.probes != nil && px != nil {
+			d := after.Sub(probesBefore)
+			st.Probes = &d
+		}
+		run.Steps = append(run.Steps, st)
+		ev(Event{Kind: EventStepDone, Step: i, Rate: rate, Duration: d, Result: st})
+		return st, err
+	}
+
+	if search != nil {
+		res, err := searchRate(*search, func(rate int) (probeOutcome, error) {
+			st, err := measure(rate, search.StepDuration.D())
+			if err != nil {
+				return probeOutcome{}, err
+			}
+			o := judge(st, search)
+			verdict := "fails"
+			if o.passed {
+				verdict = "passes"
+			}
+			ev(Event{Kind: EventInfo, Message: fmt.Sprintf("%s %d/s %s: %s", proxy.Name, rate, verdict, o.reason)})
+			return o, nil
+		})
+		run.Search = res
 		if sctx.Err() != nil {
 			return stopped()
 		}
 		if err != nil {
-			return fail(px, fmt.Errorf("step %d: %w", i+1, err))
+			return fail(logs, fmt.Errorf("search probe %d: %w", len(run.Steps), err))
+		}
+		ev(Event{Kind: EventInfo, Message: fmt.Sprintf("%s: %d/s (stopped by %s: %s)", proxy.Name, res.Rate, res.StoppedBy, res.Reason)})
+		return run
+	}
+	for i, s := range r.sc.Load.Steps {
+		_, err := measure(s.Rate, s.Duration.D())
+		if sctx.Err() != nil {
+			return stopped()
+		}
+		if err != nil {
+			return fail(logs, fmt.Errorf("step %d: %w", i+1, err))
 		}
 	}
 	return run
+}
+
+// selfCPUSeconds is this process's CPU time so far. The load generator
+// runs in this process, and nothing else here is busy during a step.
+func selfCPUSeconds() float64 {
+	var ru unix.Rusage
+	if unix.Getrusage(unix.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return float64(ru.Utime.Nano()+ru.Stime.Nano()) / 1e9
 }

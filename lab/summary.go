@@ -1,22 +1,132 @@
 package lab
 
 import (
+	"encoding/json"
 	"math"
-	"slices"
+
+	"github.com/proxylab/proxylab/stats"
 )
 
-// Stat summarises one figure across repetitions: the median and an interval
-// around it from order statistics, which assumes nothing about the shape of
-// the distribution (benchmark timings are rarely normal).
+// Stat summarises one figure across repetitions: the median, and from three
+// values on a 95% percentile-bootstrap interval of the median (seeded, so a
+// file always gives the same interval) and the coefficient of variation.
+// Below three values there is no interval, and the JSON says so by leaving
+// lo, hi and confidence out instead of inventing bounds.
 type Stat struct {
-	N      int     `json:"n"`
-	Median float64 `json:"median"`
-	Lo     float64 `json:"lo"`
-	Hi     float64 `json:"hi"`
-	// Confidence is the real coverage of [lo, hi] for the median. It reaches
-	// 0.95 only from n = 6 on; with fewer repetitions [lo, hi] is the full
-	// range and says so here, rather than claiming a 95% interval it is not.
-	Confidence float64 `json:"confidence"`
+	N      int
+	Median float64
+	// HasInterval is false below stats.MinN values; Lo, Hi and Confidence
+	// are then zero and not encoded.
+	HasInterval bool
+	Lo, Hi      float64
+	// Confidence is a distribution-free lower bound on the interval's real
+	// coverage of the median: with three runs the bootstrap can only return
+	// the full range, which holds the median 75% of the time, not 95%.
+	Confidence float64
+	// CV is the sample standard deviation over the mean; NaN (not encoded)
+	// below two values or for a zero mean.
+	CV float64
+}
+
+type statJSON struct {
+	N          int      `json:"n"`
+	Median     float64  `json:"median"`
+	Lo         *float64 `json:"lo,omitempty"`
+	Hi         *float64 `json:"hi,omitempty"`
+	Confidence *float64 `json:"confidence,omitempty"`
+	CV         *float64 `json:"cv,omitempty"`
+}
+
+// MarshalJSON leaves out what could not be computed.
+func (s Stat) MarshalJSON() ([]byte, error) {
+	j := statJSON{N: s.N, Median: s.Median}
+	if s.HasInterval {
+		j.Lo, j.Hi, j.Confidence = &s.Lo, &s.Hi, &s.Confidence
+	}
+	if !math.IsNaN(s.CV) && s.N >= 2 {
+		j.CV = &s.CV
+	}
+	return json.Marshal(j)
+}
+
+// UnmarshalJSON reads what MarshalJSON wrote.
+func (s *Stat) UnmarshalJSON(b []byte) error {
+	var j statJSON
+	if err := json.Unmarshal(b, &j); err != nil {
+		return err
+	}
+	*s = Stat{N: j.N, Median: j.Median, CV: math.NaN()}
+	// Files from before the bootstrap gave every n an interval; below MinN
+	// it was only the range of one or two values, so it is dropped here.
+	if j.Lo != nil && j.Hi != nil && j.N >= stats.MinN {
+		s.HasInterval, s.Lo, s.Hi = true, *j.Lo, *j.Hi
+		if j.Confidence != nil {
+			s.Confidence = *j.Confidence
+		}
+	}
+	if j.CV != nil {
+		s.CV = *j.CV
+	}
+	return nil
+}
+
+// HalfWidth is half the interval's width, the "±" of a table; 0 without one.
+func (s Stat) HalfWidth() float64 {
+	if !s.HasInterval {
+		return 0
+	}
+	return (s.Hi - s.Lo) / 2
+}
+
+// Interval is [Lo, Hi]; ok is false when there is none.
+func (s Stat) Interval() (iv stats.Interval, ok bool) {
+	return stats.Interval{Lo: s.Lo, Hi: s.Hi}, s.HasInterval
+}
+
+// Noisy reports whether the runs disagree by more than NoiseCV.
+func (s Stat) Noisy() bool { return !math.IsNaN(s.CV) && s.CV > NoiseCV }
+
+// NoiseCV is the coefficient of variation across repetitions above which a
+// figure is flagged as noisy. Run-to-run spread of 10% is already as large
+// as many of the differences a comparison wants to show.
+const NoiseCV = 0.10
+
+// Describe summarises v.
+func Describe(v []float64) Stat {
+	s := Stat{N: len(v), CV: math.NaN()}
+	if len(v) == 0 {
+		return s
+	}
+	s.Median = stats.Median(v)
+	s.CV = stats.CV(v)
+	if iv, ok := stats.BootstrapMedian(v); ok {
+		s.HasInterval, s.Lo, s.Hi = true, iv.Lo, iv.Hi
+		s.Confidence = stats.MedianCoverage(v, iv)
+	}
+	return s
+}
+
+// SummaryMethod says how every Stat in a results file was computed, so that
+// a file stays readable when the method changes.
+type SummaryMethod struct {
+	Interval  string  `json:"interval"`
+	Level     float64 `json:"level"`
+	Resamples int     `json:"resamples"`
+	Seed      uint64  `json:"seed"`
+	MinN      int     `json:"min_n"`
+	NoiseCV   float64 `json:"noise_cv"`
+}
+
+// Method is the SummaryMethod of this version.
+func Method() *SummaryMethod {
+	return &SummaryMethod{
+		Interval:  "percentile bootstrap of the median across repetitions",
+		Level:     stats.Level,
+		Resamples: stats.Resamples,
+		Seed:      stats.Seed,
+		MinN:      stats.MinN,
+		NoiseCV:   NoiseCV,
+	}
 }
 
 // StepSummary is one step summarised across the proxy's successful runs.
@@ -33,100 +143,110 @@ type StepSummary struct {
 	Max          Stat    `json:"latency_max_us"`
 	CPUSeconds   Stat    `json:"proxy_cpu_seconds"`
 	PeakRSSBytes Stat    `json:"proxy_peak_rss_bytes"`
+	// ProbeLossRatio is the perf buffer's failed/attempted; n = 0 without probes.
+	ProbeLossRatio Stat `json:"probe_loss_ratio"`
 	// Saturated counts runs in which the load generator, not the proxy, fell
 	// short of the target rate: their figures describe the load generator.
 	Saturated int `json:"loadgen_saturated_runs"`
+}
+
+// Metric is one figure of a step that is summarised and compared.
+type Metric struct {
+	Key   string // as in the summary's JSON
+	Label string
+	Unit  string // "/s", "us", "bytes", "s", "ratio"
+	// HigherIsBetter orders proxies for "best": rates up, latency and cost down.
+	HigherIsBetter bool
+	// Value reads the figure from a step; ok is false when the step lacks it
+	// (no resources read, no probes).
+	Value func(*Step) (v float64, ok bool)
+	Of    func(*StepSummary) *Stat
+}
+
+func always(f func(*Step) float64) func(*Step) (float64, bool) {
+	return func(s *Step) (float64, bool) { return f(s), true }
+}
+
+// Metrics lists every summarised figure, in table order.
+var Metrics = []Metric{
+	{"achieved_rate", "achieved rate", "/s", true, always(func(s *Step) float64 { return s.AchievedRate }), func(s *StepSummary) *Stat { return &s.AchievedRate }},
+	{"throughput", "throughput", "/s", true, always(func(s *Step) float64 { return s.Throughput }), func(s *StepSummary) *Stat { return &s.Throughput }},
+	{"success", "success", "ratio", true, always(func(s *Step) float64 { return s.Success }), func(s *StepSummary) *Stat { return &s.Success }},
+	{"latency_p50_us", "p50", "us", false, always(func(s *Step) float64 { return float64(s.Latency.P50) }), func(s *StepSummary) *Stat { return &s.P50 }},
+	{"latency_p90_us", "p90", "us", false, always(func(s *Step) float64 { return float64(s.Latency.P90) }), func(s *StepSummary) *Stat { return &s.P90 }},
+	{"latency_p99_us", "p99", "us", false, always(func(s *Step) float64 { return float64(s.Latency.P99) }), func(s *StepSummary) *Stat { return &s.P99 }},
+	{"latency_p99_9_us", "p99.9", "us", false, always(func(s *Step) float64 { return float64(s.Latency.P999) }), func(s *StepSummary) *Stat { return &s.P999 }},
+	{"latency_max_us", "max", "us", false, always(func(s *Step) float64 { return float64(s.Latency.Max) }), func(s *StepSummary) *Stat { return &s.Max }},
+	{"proxy_cpu_seconds", "proxy CPU", "s", false, func(s *Step) (float64, bool) {
+		if s.Resources == nil || s.Resources.NoProxy {
+			return 0, false
+		}
+		return s.Resources.ProxyCPUSeconds, true
+	}, func(s *StepSummary) *Stat { return &s.CPUSeconds }},
+	{"proxy_peak_rss_bytes", "peak RSS", "bytes", false, func(s *Step) (float64, bool) {
+		if s.Resources == nil || s.Resources.NoProxy {
+			return 0, false
+		}
+		return float64(s.Resources.ProxyPeakRSSBytes), true
+	}, func(s *StepSummary) *Stat { return &s.PeakRSSBytes }},
+	{"probe_loss_ratio", "perf loss ratio", "ratio", false, func(s *Step) (float64, bool) {
+		if s.Probes == nil {
+			return 0, false
+		}
+		return s.Probes.LossRatio, true
+	}, func(s *StepSummary) *Stat { return &s.ProbeLossRatio }},
+}
+
+// MetricByKey finds a metric of Metrics.
+func MetricByKey(key string) (Metric, bool) {
+	for _, m := range Metrics {
+		if m.Key == key {
+			return m, true
+		}
+	}
+	return Metric{}, false
+}
+
+// StepsAt returns step i (0-based) of every run that counts: runs that
+// finished, and steps that were not cut short.
+func StepsAt(runs []*Run, i int) []*Step {
+	var steps []*Step
+	for _, r := range runs {
+		if r.Status == RunOK && i < len(r.Steps) && !r.Steps[i].Interrupted {
+			steps = append(steps, r.Steps[i])
+		}
+	}
+	return steps
+}
+
+// Values reads m from every step that has it.
+func (m Metric) Values(steps []*Step) []float64 {
+	var v []float64
+	for _, s := range steps {
+		if x, ok := m.Value(s); ok {
+			v = append(v, x)
+		}
+	}
+	return v
 }
 
 // Summarise computes the per-step summary from the runs that completed.
 func Summarise(runs []*Run) []StepSummary {
 	var out []StepSummary
 	for i := 0; ; i++ {
-		var steps []*Step
-		for _, r := range runs {
-			if r.Status == RunOK && i < len(r.Steps) && !r.Steps[i].Interrupted {
-				steps = append(steps, r.Steps[i])
-			}
-		}
+		steps := StepsAt(runs, i)
 		if len(steps) == 0 {
 			return out
 		}
 		s := StepSummary{Step: i + 1, TargetRate: steps[0].TargetRate}
-		pick := func(f func(*Step) float64) Stat {
-			v := make([]float64, 0, len(steps))
-			for _, st := range steps {
-				v = append(v, f(st))
-			}
-			return MedianInterval(v)
+		for _, m := range Metrics {
+			*m.Of(&s) = Describe(m.Values(steps))
 		}
-		s.AchievedRate = pick(func(st *Step) float64 { return st.AchievedRate })
-		s.Throughput = pick(func(st *Step) float64 { return st.Throughput })
-		s.Success = pick(func(st *Step) float64 { return st.Success })
-		s.P50 = pick(func(st *Step) float64 { return float64(st.Latency.P50) })
-		s.P90 = pick(func(st *Step) float64 { return float64(st.Latency.P90) })
-		s.P99 = pick(func(st *Step) float64 { return float64(st.Latency.P99) })
-		s.P999 = pick(func(st *Step) float64 { return float64(st.Latency.P999) })
-		s.Max = pick(func(st *Step) float64 { return float64(st.Latency.Max) })
-		var withRes []*Step
 		for _, st := range steps {
 			if st.LoadgenSaturated {
 				s.Saturated++
 			}
-			if st.Resources != nil {
-				withRes = append(withRes, st)
-			}
 		}
-		steps = withRes
-		s.CPUSeconds = pick(func(st *Step) float64 { return st.Resources.ProxyCPUSeconds })
-		s.PeakRSSBytes = pick(func(st *Step) float64 { return float64(st.Resources.ProxyPeakRSSBytes) })
 		out = append(out, s)
 	}
-}
-
-// MedianInterval returns the median of v and the distribution-free interval
-// [x(k), x(n-k+1)] with the largest k whose coverage is still >= 95%
-// (binomial with p = 1/2). Below n = 6 no k reaches 95%, so the interval is
-// the whole range and Confidence reports its smaller coverage.
-func MedianInterval(v []float64) Stat {
-	n := len(v)
-	if n == 0 {
-		return Stat{}
-	}
-	s := slices.Clone(v)
-	slices.Sort(s)
-	st := Stat{N: n}
-	if n%2 == 1 {
-		st.Median = s[n/2]
-	} else {
-		st.Median = (s[n/2-1] + s[n/2]) / 2
-	}
-	k := 1
-	for c := 2; c <= n/2; c++ {
-		if coverage(n, c) >= 0.95 {
-			k = c
-		} else {
-			break
-		}
-	}
-	st.Lo, st.Hi = s[k-1], s[n-k]
-	st.Confidence = coverage(n, k)
-	return st
-}
-
-// coverage is P(x(k) <= median <= x(n-k+1)) = 1 - 2·P(Bin(n, 1/2) <= k-1).
-func coverage(n, k int) float64 {
-	tail := 0.0
-	for i := 0; i < k; i++ {
-		tail += binom(n, i)
-	}
-	c := 1 - 2*tail*math.Pow(0.5, float64(n))
-	return math.Round(c*1e4) / 1e4
-}
-
-func binom(n, k int) float64 {
-	r := 1.0
-	for i := 1; i <= k; i++ {
-		r = r * float64(n-k+i) / float64(i)
-	}
-	return r
 }

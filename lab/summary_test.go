@@ -1,29 +1,66 @@
 package lab
 
 import (
+	"encoding/json"
 	"math"
 	"testing"
 )
 
-func TestMedianInterval(t *testing.T) {
+func TestDescribe(t *testing.T) {
 	cases := []struct {
-		name string
-		in   []float64
-		want Stat
+		name       string
+		in         []float64
+		median     float64
+		interval   bool
+		lo, hi     float64
+		confidence float64
+		json       string
 	}{
-		{"one value has no interval", []float64{7}, Stat{N: 1, Median: 7, Lo: 7, Hi: 7, Confidence: 0}},
-		{"three values: full range, 75% coverage", []float64{3, 1, 2}, Stat{N: 3, Median: 2, Lo: 1, Hi: 3, Confidence: 0.75}},
-		{"even count averages the middle pair", []float64{4, 1, 3, 2}, Stat{N: 4, Median: 2.5, Lo: 1, Hi: 4, Confidence: 0.875}},
-		{"six values reach 95% with the range", []float64{6, 5, 4, 3, 2, 1}, Stat{N: 6, Median: 3.5, Lo: 1, Hi: 6, Confidence: 0.9688}},
-		{"nine values drop the extremes", []float64{9, 1, 8, 2, 7, 3, 6, 4, 5}, Stat{N: 9, Median: 5, Lo: 2, Hi: 8, Confidence: 0.9609}},
-		{"no values", nil, Stat{}},
+		{"one value: no interval, no CV", []float64{7}, 7, false, 0, 0, 0, `{"n":1,"median":7}`},
+		{"two values: CV but no interval", []float64{4, 6}, 5, false, 0, 0, 0, `{"n":2,"median":5,"cv":0.282842712474619}`},
+		{"three values: the whole range, 75% coverage", []float64{3, 1, 2}, 2, true, 1, 3, 0.75, `{"n":3,"median":2,"lo":1,"hi":3,"confidence":0.75,"cv":0.5}`},
+		{"no values", nil, 0, false, 0, 0, 0, `{"n":0,"median":0}`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			if got := MedianInterval(c.in); got != c.want {
-				t.Errorf("MedianInterval(%v) = %+v, want %+v", c.in, got, c.want)
+			got := Describe(c.in)
+			if got.N != len(c.in) || got.Median != c.median || got.HasInterval != c.interval || got.Lo != c.lo || got.Hi != c.hi || got.Confidence != c.confidence {
+				t.Errorf("Describe(%v) = %+v", c.in, got)
+			}
+			b, err := json.Marshal(got)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(b) != c.json {
+				t.Errorf("JSON %s, want %s", b, c.json)
+			}
+			var back Stat
+			if err := json.Unmarshal(b, &back); err != nil {
+				t.Fatal(err)
+			}
+			if back.HasInterval != got.HasInterval || back.Lo != got.Lo || back.Hi != got.Hi || math.IsNaN(back.CV) != math.IsNaN(got.CV) {
+				t.Errorf("round trip %+v, want %+v", back, got)
 			}
 		})
+	}
+}
+
+// From more values on, the interval narrows inside the range and its
+// distribution-free coverage bound rises.
+func TestDescribeNarrowsWithMoreRuns(t *testing.T) {
+	v := []float64{101, 99, 103, 97, 100, 102, 98, 150, 50, 100.5, 99.5}
+	s := Describe(v)
+	if !s.HasInterval || s.Lo <= 50 || s.Hi >= 150 || s.Lo > s.Median || s.Hi < s.Median {
+		t.Errorf("Describe(%v) = %+v: want an interval around the median that drops the outliers", v, s)
+	}
+	if s.Confidence < 0.5 || s.Confidence > 1 {
+		t.Errorf("confidence %v", s.Confidence)
+	}
+	if !s.Noisy() {
+		t.Errorf("CV %.3f with two 50%% outliers is not flagged as noisy", s.CV)
+	}
+	if Describe([]float64{100, 101, 99}).Noisy() {
+		t.Error("1% spread flagged as noisy")
 	}
 }
 
@@ -49,6 +86,9 @@ func TestSummariseSkipsFailedAndInterrupted(t *testing.T) {
 	}
 	if got[1].AchievedRate.N != 1 || got[1].P99.Median != 300 {
 		t.Errorf("step 2: %+v, want only the uninterrupted ok run", got[1].P99)
+	}
+	if got[0].ProbeLossRatio.N != 0 {
+		t.Errorf("probe loss ratio %+v from steps without probes", got[0].ProbeLossRatio)
 	}
 	if math.Abs(got[0].CPUSeconds.Median-1) > 1e-9 {
 		t.Errorf("cpu %+v", got[0].CPUSeconds)

@@ -18,7 +18,8 @@ import (
 
 // Verification is the conformance result recorded with a proxy's numbers.
 type Verification struct {
-	Skipped bool     `json:"skipped"` // --skip-verify: the suite did not run
+	Skipped bool     `json:"skipped"`          // the suite did not run: --skip-verify, or a baseline
+	Reason  string   `json:"reason,omitempty"` // why it was skipped
 	Passed  bool     `json:"passed"`
 	Cases   int      `json:"cases"`
 	Failed  []string `json:"failed"`

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -187,11 +188,23 @@ func TestCommittedScenarios(t *testing.T) {
 			if len(s.Proxies) != 0 {
 				return "lists proxies; make compare runs all present"
 			}
-			if d := 3 * s.TotalDuration(); d > 5*time.Minute {
-				return "runs " + d.String() + " for three proxies; keep it to a few minutes"
+			if s.Repeat < 4 {
+				return "repeats fewer than 4 times; no difference between proxies could be significant"
+			}
+			if d := 3 * s.TotalDuration(); d > 10*time.Minute {
+				return "runs " + d.String() + " for three proxies; keep it to about ten minutes"
 			}
 			if !s.Probes.Enabled || s.Probes.Mode != "auto" {
 				return "probes must be enabled in auto mode"
+			}
+			return ""
+		}},
+		{"max.yaml", func(s *Scenario) string {
+			if !slices.Equal(s.Proxies, ProxyNames()) {
+				return "must list every proxy and baseline"
+			}
+			if s.Load.Search == nil {
+				return "must search, not step"
 			}
 			return ""
 		}},
@@ -211,7 +224,7 @@ func TestCommittedScenarios(t *testing.T) {
 // TestSchemaModeline keeps editors validating the committed files as they
 // are written.
 func TestSchemaModeline(t *testing.T) {
-	for _, f := range []string{"default.yaml", "smoke.yaml"} {
+	for _, f := range []string{"default.yaml", "smoke.yaml", "max.yaml"} {
 		data, err := os.ReadFile(f)
 		if err != nil {
 			t.Fatal(err)

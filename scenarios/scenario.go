@@ -9,9 +9,18 @@ package scenarios
 
 import "time"
 
-// KnownProxies are the proxy names a scenario may list, in the order the lab
-// uses when a scenario lists none.
+// KnownProxies are the lab's proxies, in the order the lab uses when a
+// scenario lists none.
 var KnownProxies = []string{"go", "rust", "zig"}
+
+// Baselines are reference rows a scenario may list among its proxies:
+// "direct" sends the load straight to the upstream (the ceiling of this
+// host and load generator), "nginx" is the host's nginx as a reverse proxy.
+// A scenario that lists no proxies gets none of them.
+var Baselines = []string{"direct", "nginx"}
+
+// ProxyNames is every name proxies may hold.
+func ProxyNames() []string { return append(append([]string{}, KnownProxies...), Baselines...) }
 
 // ProbeModes are the values probes.mode accepts; "auto" tries the others in
 // turn.
@@ -21,7 +30,7 @@ var ProbeModes = []string{"auto", "kprobe", "fentry", "tracepoint"}
 type Scenario struct {
 	Name        string    `yaml:"name" json:"name"`
 	Description string    `yaml:"description" json:"description,omitempty"`
-	Proxies     []string  `yaml:"proxies,omitempty" json:"proxies,omitempty"` // empty = every proxy (the lab resolves which are present)
+	Proxies     []string  `yaml:"proxies,omitempty" json:"proxies,omitempty"` // empty = every lab proxy (the lab resolves which are present), no baselines
 	Repeat      int       `yaml:"repeat" json:"repeat"`
 	Warmup      Duration  `yaml:"warmup" json:"warmup"`
 	Upstream    Upstream  `yaml:"upstream" json:"upstream"`

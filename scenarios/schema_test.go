@@ -190,7 +190,7 @@ func TestSchemaConstantsMatchGo(t *testing.T) {
 	}{
 		{"properties/name/pattern", namePattern.String()},
 		{"properties/name/maxLength", float64(maxNameLen)},
-		{"properties/proxies/items/enum", strs(KnownProxies)},
+		{"properties/proxies/items/enum", strs(ProxyNames())},
 		{"properties/load/properties/method/enum", strs(Methods)},
 		{"properties/load/then/properties/method/enum", strs(BodyMethods)},
 		{"properties/load/properties/path/pattern", pathPattern.String()},

@@ -94,8 +94,8 @@ func (v *validator) scenario(s *Scenario) {
 			continue
 		}
 		seen[p] = i
-		if !slices.Contains(KnownProxies, p) {
-			v.add(path, "unknown proxy %q; allowed: %s", p, strings.Join(KnownProxies, ", "))
+		if !slices.Contains(ProxyNames(), p) {
+			v.add(path, "unknown proxy %q; allowed: %s", p, strings.Join(ProxyNames(), ", "))
 		}
 	}
 	if s.Repeat < 1 {

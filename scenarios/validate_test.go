@@ -31,7 +31,7 @@ func TestValidate(t *testing.T) {
 	}{
 		{"valid", func(*Scenario) {}, nil},
 		{"all proxies, search, limits", func(s *Scenario) {
-			s.Proxies = KnownProxies
+			s.Proxies = ProxyNames()
 			s.Load.Steps = nil
 			s.Load.Search = &Search{SLOP99: 1, MinSuccess: 1, Start: 5, Max: 5, StepDuration: Duration(time.Second)}
 			s.Load.Connections = maxConnections
@@ -46,10 +46,10 @@ func TestValidate(t *testing.T) {
 		{"negative warmup", func(s *Scenario) { s.Warmup = Duration(-time.Second) }, []string{"warmup: must not be negative, got -1s"}},
 		{"negative delay", func(s *Scenario) { s.Upstream.Delay = -1 }, []string{"upstream.delay: must not be negative"}},
 		{"negative response", func(s *Scenario) { s.Upstream.ResponseBytes = -1 }, []string{"upstream.response_bytes: must not be negative, got -1"}},
-		{"proxies", func(s *Scenario) { s.Proxies = []string{"zig", "nginx", "zig", "nginx"} }, []string{
-			`proxies[1]: unknown proxy "nginx"; allowed: go, rust, zig`,
+		{"proxies", func(s *Scenario) { s.Proxies = []string{"zig", "haproxy", "zig", "nginx", "nginx"} }, []string{
+			`proxies[1]: unknown proxy "haproxy"; allowed: go, rust, zig, direct, nginx`,
 			`proxies[2]: duplicate proxy "zig" (already proxies[0])`,
-			`proxies[3]: duplicate proxy "nginx" (already proxies[1])`,
+			`proxies[4]: duplicate proxy "nginx" (already proxies[3])`,
 		}},
 		{"method", func(s *Scenario) { s.Load.Method = "CONNECT" }, []string{`load.method: unknown method "CONNECT"; allowed: GET`}},
 		{"path with space", func(s *Scenario) { s.Load.Path = "/a b" }, []string{`load.path: must be visible ASCII only, got "/a b"`}},

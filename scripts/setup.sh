@@ -9,8 +9,17 @@
 set -euo pipefail
 
 # --test: also what `make test` needs beyond running the lab.
+# --nginx: also nginx, whose binary the nginx baseline row packs into an
+# image (`make compare` passes it when the scenario names nginx).
 FOR_TEST=0
-[ "${1:-}" = --test ] && FOR_TEST=1
+NEED_NGINX=0
+for arg in "$@"; do
+	case $arg in
+	--test) FOR_TEST=1 NEED_NGINX=1 ;;
+	--nginx) NEED_NGINX=1 ;;
+	*) printf 'setup: unknown option %s (use --test or --nginx)\n' "$arg" >&2; exit 2 ;;
+	esac
+done
 
 DOCKERD_LOG=${PROXYLAB_DOCKERD_LOG:-/var/log/proxylab-dockerd.log}
 GO_MIN=1.26
@@ -74,6 +83,17 @@ if [ "$FOR_TEST" = 1 ] && { ! command -v clang >/dev/null 2>&1 || ! command -v l
 	privileged env DEBIAN_FRONTEND=noninteractive apt-get update -qq &&
 		privileged env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq clang llvm libbpf-dev >/dev/null ||
 		die "apt-get install clang llvm libbpf-dev failed"
+fi
+
+# --- nginx (--nginx, --test): the baseline packs the host's binary ----------
+if [ "$NEED_NGINX" = 1 ] && ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then
+	command -v apt-get >/dev/null 2>&1 ||
+		die "the nginx baseline needs nginx: install it with your package manager, or take nginx out of the scenario's proxies"
+	say "installing Debian's nginx (the nginx baseline row runs its binary in a scratch image; Debian also starts"
+	say "  its own service on port 80, which the lab does not use: sudo systemctl disable --now nginx stops it)"
+	privileged env DEBIAN_FRONTEND=noninteractive apt-get update -qq &&
+		privileged env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx >/dev/null ||
+		die "apt-get install nginx failed"
 fi
 
 # --- Docker engine ------------------------------------------------------------

@@ -16,7 +16,7 @@ import (
 
 func newCompare(g *globals) *cobra.Command {
 	var resultsDir, rawDir string
-	var skipVerify bool
+	var skipVerify, writeRep bool
 	cmd := &cobra.Command{
 		Use:   "compare [scenario.yaml...]",
 		Short: "Build the proxies, run scenarios against them, write results and print a table",
@@ -75,6 +75,15 @@ Without arguments it runs scenarios/default.yaml.`,
 					fmt.Fprintf(out, "\n== %s ==\n", sc.Name)
 					lab.PrintTable(out, res)
 					fmt.Fprintf(out, "results: %s\n", path)
+					// An incomplete file gets its report too: it says so,
+					// and what was measured is still worth reading.
+					if writeRep {
+						if rp, err := writeReport(path, ""); err != nil {
+							fmt.Fprintf(cmd.ErrOrStderr(), "proxylab: report of %s: %v\n", path, err)
+						} else {
+							fmt.Fprintf(out, "report: %s\n", rp)
+						}
+					}
 				}
 				if errors.Is(err, lab.ErrNotConformant) {
 					return exitError{code: 4, err: err}
@@ -91,6 +100,7 @@ Without arguments it runs scenarios/default.yaml.`,
 	}
 	cmd.Flags().StringVar(&resultsDir, "results-dir", "", "where results files go (default: <root>/results)")
 	cmd.Flags().BoolVar(&skipVerify, "skip-verify", false, "measure proxies without checking them against the conformance suite first")
+	cmd.Flags().BoolVar(&writeRep, "report", false, "also write the report (proxylab report) of each results file")
 	cmd.Flags().StringVar(&rawDir, "raw", "", "also write every step's results in vegeta's encoding to DIR/<scenario>-<run>-<proxy>-r<rep>-s<step>.gob")
 	return cmd
 }
@@ -181,6 +191,11 @@ func newValidate() *cobra.Command {
 				if err != nil {
 					fmt.Fprintln(cmd.ErrOrStderr(), err)
 					bad++
+					continue
+				}
+				if s := sc.Load.Search; s != nil {
+					fmt.Fprintf(cmd.OutOrStdout(), "%s: ok (%s: search from %d/s up to %d/s in %s probes, %d repetition(s), at least %s per proxy)\n",
+						a, sc.Name, s.Start, s.Max, s.StepDuration, sc.Repeat, sc.TotalDuration())
 					continue
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "%s: ok (%s: %d step(s), %d repetition(s), about %s per proxy)\n",

@@ -93,5 +93,9 @@ func stepName(e lab.Event) string {
 	if e.Step == 0 {
 		return "warm-up"
 	}
+	if e.Steps == 0 {
+		// A search: how many probes it takes is not known in advance.
+		return fmt.Sprintf("probe %d", e.Step)
+	}
 	return fmt.Sprintf("step %d/%d", e.Step, e.Steps)
 }

@@ -77,6 +77,7 @@ Start with:
   proxylab validate scenarios/*.yaml    check scenario files without running them
   proxylab verify                       check every proxy against the proxy contract
   proxylab probes                       which eBPF attach modes work on this host
+  proxylab report results/FILE.json     report.md and plots for a results file
 
 It needs a Docker engine on this host (scripts/setup.sh starts one) and sends
 traffic only to 127.0.0.1.`,
@@ -85,7 +86,7 @@ traffic only to 127.0.0.1.`,
 		SilenceErrors: true,
 	}
 	root.PersistentFlags().StringVar(&g.root, "root", "", "proxylab checkout to build from (default: found from the current folder)")
-	root.AddCommand(newCompare(g), newValidate(), newVerify(g), newBuild(g), newProbes(), newAttack(), newCleanup())
+	root.AddCommand(newCompare(g), newValidate(), newVerify(g), newBuild(g), newProbes(), newCleanup(), newReport(), newAttack())
 	return root
 }
 

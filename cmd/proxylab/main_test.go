@@ -108,7 +108,7 @@ func TestCompareSmoke(t *testing.T) {
 	dir := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
-	cmd := proxylab(ctx, "compare", "scenarios/smoke.yaml", "--results-dir", dir)
+	cmd := proxylab(ctx, "compare", "scenarios/smoke.yaml", "--results-dir", dir, "--report")
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {
@@ -121,6 +121,20 @@ func TestCompareSmoke(t *testing.T) {
 		t.Fatal(err)
 	}
 	assertNoContainers(t, e, res.RunID)
+
+	report := filepath.Join(strings.TrimSuffix(path, ".json"), "report.md")
+	if !strings.Contains(out.String(), "report: "+report) {
+		t.Errorf("output does not name the report %s:\n%s", report, out.String())
+	}
+	if md, err := os.ReadFile(report); err != nil || !strings.Contains(string(md), "no interval can be given") {
+		t.Errorf("report of a one-repetition run: %v; it must say that no interval can be given:\n%s", err, md)
+	}
+	if s := res.Source; s == nil || len(s.Commit) != 40 {
+		t.Errorf("lab source %+v, want the checkout's commit", s)
+	}
+	if res.SummaryMethod == nil || res.SummaryMethod.Resamples == 0 || res.Upstream == nil || res.Upstream.ID == "" {
+		t.Errorf("summary method %+v, upstream image %+v: want both recorded", res.SummaryMethod, res.Upstream)
+	}
 
 	if !res.Complete || res.StopReason != "" {
 		t.Errorf("complete = %v (%q), want a complete run", res.Complete, res.StopReason)
@@ -164,6 +178,161 @@ func TestCompareSmoke(t *testing.T) {
 		}
 		if len(p.Summary) != len(res.Scenario.Load.Steps) {
 			t.Errorf("%s: %d summary rows, want %d", p.Name, len(p.Summary), len(res.Scenario.Load.Steps))
+		}
+	}
+}
+
+// report needs no Docker: it reads a results file and writes files.
+func TestReportCommand(t *testing.T) {
+	dir := t.TempDir()
+	fixture := filepath.Join(repoRoot, "lab", "testdata", "results-repeat3.json")
+	out, err := proxylab(context.Background(), "report", fixture, "-o", dir).CombinedOutput()
+	if err != nil {
+		t.Fatalf("proxylab report: %v\n%s", err, out)
+	}
+	if want := "report: " + filepath.Join(dir, "report.md"); !strings.Contains(string(out), want) {
+		t.Errorf("output %q lacks %q", out, want)
+	}
+	for _, f := range []string{"report.md", "latency-step1.svg", "latency-step1.png", "throughput.png", "p99-timeline.png", "peak-rss.png", "image-size.png", "perf-loss.png"} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+			t.Error(err)
+		}
+	}
+	diff, err := proxylab(context.Background(), "report", "--diff", filepath.Join(repoRoot, "lab", "testdata", "results-complete.json"), fixture).Output()
+	if err != nil || !strings.Contains(string(diff), "| scenario repeat | 1 | 3 | **changed** |") {
+		t.Errorf("report --diff: %v\n%s", err, diff)
+	}
+
+	bad := filepath.Join(dir, "bad.json")
+	os.WriteFile(bad, []byte("{"), 0o644)
+	cases := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"broken file", []string{"report", bad}, bad},
+		{"missing file", []string{"report", filepath.Join(dir, "none.json")}, "none.json"},
+		{"diff needs two", []string{"report", "--diff", fixture}, "--diff takes two results files"},
+		{"two without diff", []string{"report", fixture, fixture}, "two files: --diff"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			out, err := proxylab(context.Background(), c.args...).CombinedOutput()
+			var ee *exec.ExitError
+			if !errors.As(err, &ee) || ee.ExitCode() != 2 || !strings.Contains(string(out), c.want) {
+				t.Errorf("%v: %v, output %q; want exit 2 naming %q", c.args, err, out, c.want)
+			}
+		})
+	}
+}
+
+// A search through a lab proxy and both baselines: the results keep every
+// probe as a step, name what the search found and why it stopped, and give
+// the baselines rows of the same shape.
+func TestCompareSearchWithBaselines(t *testing.T) {
+	e := requireDocker(t)
+	if _, err := lab.NginxBinary(); err != nil {
+		t.Skipf("host lacks nginx: %v", err)
+	}
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	defer cancel()
+	cmd := proxylab(ctx, "compare", "cmd/proxylab/testdata/search.yaml", "--results-dir", dir)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("proxylab compare: %v\n%s", err, out.String())
+	}
+	path := onlyResultsFile(t, dir)
+	checkSchema(t, path)
+	res, err := lab.ReadResults(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertNoContainers(t, e, res.RunID)
+	if !res.Complete {
+		t.Fatalf("incomplete run: %s\n%s", res.StopReason, out.String())
+	}
+	if v := res.Toolchains["nginx"]; !strings.HasPrefix(v, "nginx/") {
+		t.Errorf("toolchains nginx = %q, want nginx -v's version", v)
+	}
+	var raw struct {
+		Proxies []struct {
+			Runs []struct {
+				Steps []struct {
+					Resources map[string]any `json:"resources"`
+				} `json:"steps"`
+			} `json:"runs"`
+		} `json:"proxies"`
+	}
+	b, _ := os.ReadFile(path)
+	if err := json.Unmarshal(b, &raw); err != nil {
+		t.Fatal(err)
+	}
+	want := []struct {
+		name     string
+		baseline bool
+		proxy    bool // has a proxy process: image, resources, probes
+	}{{"go", false, true}, {"direct", true, false}, {"nginx", true, true}}
+	if len(res.Proxies) != len(want) {
+		t.Fatalf("%d rows, want %d", len(res.Proxies), len(want))
+	}
+	for i, w := range want {
+		p := res.Proxies[i]
+		if p.Name != w.name || p.Baseline != w.baseline {
+			t.Errorf("row %d: %s baseline %v, want %s baseline %v", i, p.Name, p.Baseline, w.name, w.baseline)
+		}
+		switch v := p.Verified; {
+		case w.baseline && (v == nil || !v.Skipped || v.Reason != "not a lab proxy"):
+			t.Errorf("%s: verified %+v, want skipped: not a lab proxy", p.Name, v)
+		case !w.baseline && (v == nil || v.Skipped || !v.Passed):
+			t.Errorf("%s: verified %+v, want a passed conformance run", p.Name, v)
+		}
+		if hasImage := p.Image.ID != "" && p.BinaryBytes > 0; hasImage != w.proxy {
+			t.Errorf("%s: image %+v, binary %d bytes; want an image: %v", p.Name, p.Image, p.BinaryBytes, w.proxy)
+		}
+		if len(p.Runs) != 1 {
+			t.Fatalf("%s: %d runs", p.Name, len(p.Runs))
+		}
+		run := p.Runs[0]
+		sr := run.Search
+		if run.Status != lab.RunOK || sr == nil {
+			t.Fatalf("%s: status %s (%s), search %+v", p.Name, run.Status, run.Error, sr)
+		}
+		if sr.StoppedBy != lab.StoppedByMax || sr.Rate != 400 || sr.Reason == "" {
+			t.Errorf("%s: search found %d/s, stopped by %q (%s); want 400/s, stopped by max", p.Name, sr.Rate, sr.StoppedBy, sr.Reason)
+		}
+		if len(sr.Probes) != 3 || len(run.Steps) != len(sr.Probes) {
+			t.Fatalf("%s: %d probes, %d steps; want 3 of each", p.Name, len(sr.Probes), len(run.Steps))
+		}
+		for j, pr := range sr.Probes {
+			st := run.Steps[j]
+			if pr.TargetRate != 100<<j || !pr.Passed || st.TargetRate != float64(pr.TargetRate) || st.Requests == 0 {
+				t.Errorf("%s probe %d: %+v, step at %.0f/s with %d requests; want 100, 200, 400/s, each passed", p.Name, j, pr, st.TargetRate, st.Requests)
+			}
+			if st.Resources == nil || st.Resources.LoadgenCPUSeconds <= 0 {
+				t.Errorf("%s probe %d: resources %+v, want the load generator's CPU time", p.Name, j, st.Resources)
+				continue
+			}
+			_, inFile := raw.Proxies[i].Runs[0].Steps[j].Resources["proxy_cpu_seconds"]
+			if inFile != w.proxy || st.Resources.NoProxy == w.proxy || w.proxy && st.Resources.ProxyPeakRSSBytes <= 0 {
+				t.Errorf("%s probe %d: resources %+v (proxy figures in the file: %v), want proxy figures: %v", p.Name, j, st.Resources, inFile, w.proxy)
+			}
+			// Without keep-alive each request is a connection accepted by
+			// the proxy, for nginx in a worker process, not the master.
+			if res.Probes != nil && res.Probes.Mode != "" {
+				if c := st.Probes; (c != nil) != w.proxy || c != nil && c.Accepts < st.Requests {
+					t.Errorf("%s probe %d: probe counts %+v for %d requests, want accepts >= requests: %v", p.Name, j, c, st.Requests, w.proxy)
+				}
+			}
+		}
+		if len(p.Summary) != 3 {
+			t.Errorf("%s: %d summary rows, want one per rate probed", p.Name, len(p.Summary))
+		}
+	}
+	for _, s := range []string{"nginx repetition 1: highest rate", ">= 400/s after 3 probes, stopped by max", "nginx: baseline, not a lab proxy", "direct: baseline, no proxy"} {
+		if !strings.Contains(out.String(), s) {
+			t.Errorf("output lacks %q:\n%s", s, out.String())
 		}
 	}
 }

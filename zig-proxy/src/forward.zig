@@ -138,13 +138,13 @@ pub fn exchange(c: *Conn, req: *const http.Request, keep_requested: bool) Outcom
         var reused = false;
         var fd: i32 = -1;
         if (attempt == 0) {
-            if (sh.pool.get()) |idle| {
+            if (c.worker.pool.get()) |idle| {
                 fd = idle;
                 reused = true;
             }
         }
         if (fd < 0) {
-            fd = sh.pool.dial(deadline) catch |e|
+            fd = c.worker.pool.dial(deadline) catch |e|
                 return upstreamFailed(c, if (e == error.Timeout) .timeout else .bad, body_done, keep, req, head_only);
         }
         // A pooled connection the upstream closed meanwhile fails before
@@ -265,6 +265,6 @@ fn relay(c: *Conn, req: *const http.Request, up: *stream.Reader, resp: *const ht
         sys.close(up.fd);
         return .close;
     };
-    if (reusable and up.buffered().len == 0) c.shared.pool.put(up.fd) else sys.close(up.fd);
+    if (reusable and up.buffered().len == 0) c.worker.pool.put(up.fd) else sys.close(up.fd);
     return if (keep.*) .keep else .close;
 }

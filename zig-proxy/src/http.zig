@@ -31,6 +31,9 @@ pub const Request = struct {
     chunked: bool = false,
     keep_alive: bool = true,
     has_host: bool = false,
+    /// Expect: 100-continue: the client may hold its body back until it
+    /// hears 100 Continue.
+    expect_continue: bool = false,
     last_xff: ?usize = null,
     last_via: ?usize = null,
 };
@@ -179,6 +182,9 @@ pub fn parseRequest(head: []const u8, gpa: std.mem.Allocator, fields: *FieldList
             4 => if (eqlLower(name, "host")) {
                 hosts += 1;
                 if (!validHost(value)) return error.BadHost;
+            },
+            6 => if (eqlLower(name, "expect") and eqlLower(value, "100-continue")) {
+                req.expect_continue = true;
             },
             10 => if (eqlLower(name, "connection")) {
                 var it = std.mem.splitScalar(u8, value, ',');
@@ -423,6 +429,12 @@ test "framing" {
     try testing.expectEqual(error.UnsupportedCoding, parseErr("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"));
     try testing.expectEqual(error.UnsupportedCoding, parseErr("POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n"));
     try testing.expect((try parseOk("POST / HTTP/1.1\r\nHost: x\r\ntransfer-encoding: Chunked\r\n\r\n")).chunked);
+}
+
+test "expect 100-continue" {
+    try testing.expect((try parseOk("POST / HTTP/1.1\r\nHost: x\r\nExpect: 100-Continue\r\nContent-Length: 1\r\n\r\n")).expect_continue);
+    try testing.expect(!(try parseOk("POST / HTTP/1.1\r\nHost: x\r\nExpect: 100-continuex\r\n\r\n")).expect_continue);
+    try testing.expect(!(try parseOk("POST / HTTP/1.1\r\nHost: x\r\nX-Expect: 100-continue\r\n\r\n")).expect_continue);
 }
 
 test "hop-by-hop and named fields" {

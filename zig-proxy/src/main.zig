@@ -6,24 +6,19 @@ const builtin = @import("builtin");
 const build_options = @import("build_options");
 const sys = @import("sys.zig");
 const config = @import("config.zig");
-const pool = @import("pool.zig");
 const server = @import("server.zig");
 
 const linux = std.os.linux;
 
-/// How long in-flight requests may run after SIGTERM.
-const shutdown_grace_ms = 5_000;
-/// Bounds the threads a flood of connections can make the proxy create.
-const max_connections = 16_384;
-const max_idle_upstream = 4096;
-const connection_stack_bytes = 256 * 1024;
-/// How often an acceptor looks at the stop flag while nobody connects.
-const accept_poll_ms = 100;
+const worker_stack_bytes = 256 * 1024;
 
-var stop_requested = std.atomic.Value(bool).init(false);
+var stop_fd: i32 = -1;
 
 fn onSignal(_: i32) callconv(.c) void {
-    stop_requested.store(true, .release);
+    server.stopping.store(true, .release);
+    // write(2) is async-signal-safe; the eventfd wakes every worker's loop.
+    const one: u64 = 1;
+    _ = linux.write(stop_fd, std.mem.asBytes(&one), 8);
 }
 
 fn getenv(name: []const u8) ?[]const u8 {
@@ -60,16 +55,15 @@ fn run() u8 {
     };
     const gpa = std.heap.smp_allocator;
 
-    const listen_fd = sys.listen(&cfg.listen) catch |e| {
-        writeStderr(std.fmt.bufPrint(&line_buf, "zig-proxy: listen on LISTEN_ADDR: {s}\n", .{@errorName(e)}) catch "zig-proxy: cannot listen\n");
+    const listen_fds = listenAll(gpa, cfg.listen, cfg.workers, &line_buf) catch return 1;
+    const efd = linux.eventfd(0, linux.EFD.CLOEXEC | linux.EFD.NONBLOCK);
+    if (std.posix.errno(efd) != .SUCCESS) {
+        writeStderr("zig-proxy: cannot create an eventfd\n");
         return 1;
-    };
+    }
+    stop_fd = @intCast(efd);
     const shared = gpa.create(server.Shared) catch return 1;
-    shared.* = .{
-        .cfg = cfg,
-        .pool = pool.Pool.init(gpa, cfg.upstream, max_idle_upstream) catch return 1,
-        .gpa = gpa,
-    };
+    shared.* = .{ .cfg = cfg, .gpa = gpa, .stop_fd = stop_fd };
 
     var act: linux.Sigaction = .{ .handler = .{ .handler = onSignal }, .mask = linux.sigemptyset(), .flags = 0 };
     _ = linux.sigaction(linux.SIG.TERM, &act, null);
@@ -80,66 +74,60 @@ fn run() u8 {
     // The bound address is printed, not the configured one, so that a
     // caller asking for port 0 learns which port it got.
     var addr_buf: [80]u8 = undefined;
-    const bound = if (sys.localAddress(listen_fd)) |a| formatAddr(&addr_buf, a) else "?";
+    const bound = if (sys.localAddress(listen_fds[0])) |a| formatAddr(&addr_buf, a) else "?";
     writeStderr(std.fmt.bufPrint(&line_buf, "proxylab-zig-proxy {s} zig {s} listen={s} upstream={s} workers={d}\n", .{
         build_options.version, builtin.zig_version_string, bound, cfg.upstream_text, cfg.workers,
     }) catch "proxylab-zig-proxy\n");
 
-    const acceptors = gpa.alloc(std.Thread, cfg.workers) catch return 1;
+    const workers = gpa.alloc(std.Thread, cfg.workers) catch return 1;
     var started: usize = 0;
-    for (acceptors) |*t| {
-        t.* = std.Thread.spawn(.{ .stack_size = connection_stack_bytes }, acceptLoop, .{ shared, listen_fd }) catch break;
+    for (workers, listen_fds) |*t, fd| {
+        t.* = std.Thread.spawn(.{ .stack_size = worker_stack_bytes }, server.runWorker, .{ shared, fd }) catch {
+            sys.close(fd);
+            continue;
+        };
         started += 1;
     }
     if (started == 0) {
         writeStderr("zig-proxy: cannot start threads\n");
         return 1;
     }
-
-    while (!stop_requested.load(.acquire)) sys.sleepMs(50);
-    shared.stopping.store(true, .release);
-    for (acceptors[0..started]) |t| t.join();
-    // New connections are refused from here on.
-    sys.close(listen_fd);
-    const give_up = sys.nowMs() + shutdown_grace_ms;
-    while (shared.active.load(.acquire) > 0 and sys.nowMs() < give_up) sys.sleepMs(10);
+    // Each worker returns once a stop was asked for and its in-flight
+    // requests ended or their grace passed.
+    for (workers[0..started]) |t| t.join();
     return 0;
 }
 
-/// Each worker accepts on the shared listening socket and hands every
-/// connection to a thread of its own.
-fn acceptLoop(sh: *server.Shared, listen_fd: i32) void {
-    while (!sh.stopping.load(.acquire)) {
-        sys.wait(listen_fd, linux.POLL.IN, sys.nowMs() + accept_poll_ms) catch continue;
-        const a = sys.accept(listen_fd) catch |e| switch (e) {
-            error.WouldBlock => continue,
-            // Out of descriptors or memory: wait for connections to end.
-            error.Failed => {
-                sys.sleepMs(10);
-                continue;
-            },
-        };
-        if (sh.stopping.load(.acquire) or sh.connections.load(.monotonic) >= max_connections) {
-            sys.close(a.fd);
-            continue;
-        }
-        sys.setNoDelay(a.fd);
-        const c = server.Conn.create(sh, a.fd, a.addr) catch {
-            sys.close(a.fd);
-            continue;
-        };
-        _ = sh.connections.fetchAdd(1, .monotonic);
-        const t = std.Thread.spawn(.{ .stack_size = connection_stack_bytes }, server.serveConnection, .{c}) catch {
-            _ = sh.connections.fetchSub(1, .monotonic);
-            c.destroy();
-            sys.close(a.fd);
-            continue;
-        };
-        t.detach();
+/// One SO_REUSEPORT listening socket per worker, all on the same address.
+/// A plain bind first checks the address is free: SO_REUSEPORT alone would
+/// let this proxy share a port with another process of the same user.
+fn listenAll(gpa: std.mem.Allocator, want: std.net.Address, n: u32, line_buf: []u8) ![]i32 {
+    var addr = want;
+    if (addr.getPort() != 0) {
+        const probe = sys.listenExclusive(&addr) catch |e| return listenFailed(line_buf, e);
+        sys.close(probe);
     }
+    const fds = try gpa.alloc(i32, n);
+    for (fds, 0..) |*fd, i| {
+        fd.* = sys.listen(&addr) catch |e| {
+            for (fds[0..i]) |f| sys.close(f);
+            return listenFailed(line_buf, e);
+        };
+        // Port 0 asks for any free port: the others join the first one's.
+        if (i == 0 and addr.getPort() == 0) {
+            if (sys.localAddress(fd.*)) |a| addr.setPort(a.getPort());
+        }
+    }
+    return fds;
+}
+
+fn listenFailed(line_buf: []u8, e: sys.ListenError) error{Listen} {
+    writeStderr(std.fmt.bufPrint(line_buf, "zig-proxy: listen on LISTEN_ADDR: {s}\n", .{@errorName(e)}) catch "zig-proxy: cannot listen\n");
+    return error.Listen;
 }
 
 test {
     _ = @import("http.zig");
+    _ = @import("loop.zig");
     _ = @import("config.zig");
 }

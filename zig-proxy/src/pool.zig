@@ -1,12 +1,12 @@
-//! Idle keep-alive connections to the upstream, reused last-in first-out:
-//! the most recently used socket is the least likely to have been closed
-//! by the upstream's idle timeout.
+//! Idle keep-alive connections to the upstream, one pool per worker so that
+//! taking and returning one needs no lock; reused last-in first-out: the
+//! most recently used socket is the least likely to have been closed by the
+//! upstream's idle timeout.
 const std = @import("std");
 const sys = @import("sys.zig");
 
 pub const Pool = struct {
     addr: std.net.Address,
-    mutex: std.Thread.Mutex = .{},
     idle: []i32,
     count: usize = 0,
 
@@ -16,17 +16,13 @@ pub const Pool = struct {
 
     /// An idle connection that still looks usable, or null.
     pub fn get(self: *Pool) ?i32 {
-        while (true) {
-            const fd = blk: {
-                self.mutex.lock();
-                defer self.mutex.unlock();
-                if (self.count == 0) return null;
-                self.count -= 1;
-                break :blk self.idle[self.count];
-            };
+        while (self.count > 0) {
+            self.count -= 1;
+            const fd = self.idle[self.count];
             if (!sys.idleBroken(fd)) return fd;
             sys.close(fd);
         }
+        return null;
     }
 
     pub fn dial(self: *Pool, deadline: i64) sys.ConnectError!i32 {
@@ -36,14 +32,10 @@ pub const Pool = struct {
     /// Keeps fd for the next request; only a connection whose last response
     /// was read completely may come back here.
     pub fn put(self: *Pool, fd: i32) void {
-        {
-            self.mutex.lock();
-            defer self.mutex.unlock();
-            if (self.count < self.idle.len) {
-                self.idle[self.count] = fd;
-                self.count += 1;
-                return;
-            }
+        if (self.count < self.idle.len) {
+            self.idle[self.count] = fd;
+            self.count += 1;
+            return;
         }
         sys.close(fd);
     }

@@ -1,6 +1,9 @@
-//! One thread per client connection: it reads a request, forwards it, and
-//! relays the answer before reading the next one, so pipelined requests
-//! are answered in order and a slow client holds up nobody but itself.
+//! The workers and the per-connection loop. Each worker thread runs an
+//! event loop (loop.zig) over its own listening socket; every client
+//! connection it accepts becomes a coroutine on that loop that reads a
+//! request, forwards it and relays the answer before reading the next one,
+//! so pipelined requests are answered in order and a slow client holds up
+//! nobody but itself.
 const std = @import("std");
 const sys = @import("sys.zig");
 const http = @import("http.zig");
@@ -8,15 +11,18 @@ const stream = @import("stream.zig");
 const config = @import("config.zig");
 const pool = @import("pool.zig");
 const forward = @import("forward.zig");
+const loop = @import("loop.zig");
+
+const linux = std.os.linux;
+
+/// Set by the signal handler; every worker looks at it when its loop wakes.
+pub var stopping = std.atomic.Value(bool).init(false);
 
 pub const Shared = struct {
     cfg: config.Config,
-    pool: pool.Pool,
     gpa: std.mem.Allocator,
-    stopping: std.atomic.Value(bool) = .init(false),
-    /// Requests between their first byte and the end of their answer:
-    /// what a graceful stop waits for.
-    active: std.atomic.Value(u32) = .init(0),
+    /// An eventfd the signal handler writes, waking every worker's loop.
+    stop_fd: i32,
     connections: std.atomic.Value(u32) = .init(0),
 };
 
@@ -32,9 +38,55 @@ pub const request_read_ms = 5_000;
 const linger_ms = 2_000;
 const linger_bytes = 64 << 20;
 const upstream_buf_bytes = 64 << 10;
+/// How long in-flight requests may run after SIGTERM.
+const shutdown_grace_ms = 5_000;
+/// Bounds the memory a flood of connections can make the proxy take.
+pub const max_connections = 16_384;
+/// Idle upstream connections kept per worker.
+const max_idle_upstream = 4096;
+
+const page = std.heap.page_size_min;
+/// Each connection's coroutine stack. The deepest path (a chunked relay
+/// inside an exchange) uses a few KiB; the rest is margin, and pages never
+/// touched take no memory.
+pub const stack_bytes = 64 << 10;
+/// Freed connection regions a worker keeps for the next ones, which saves
+/// two system calls per connection when clients do not keep connections
+/// alive.
+const region_cache = 64;
+
+pub const Worker = struct {
+    shared: *Shared,
+    loop: loop.Loop,
+    pool: pool.Pool,
+    listen_fd: i32,
+    /// Requests between their first byte and the end of their answer:
+    /// what a graceful stop waits for.
+    active: u32 = 0,
+    /// When accepting failed for want of descriptors or memory: accepting
+    /// resumes from then, instead of spinning on a listening socket that
+    /// stays readable.
+    accept_paused_until: ?i64 = null,
+    free_regions: [region_cache][*]align(page) u8 = undefined,
+    free_count: usize = 0,
+    region_len: usize,
+    in_len: usize,
+};
+
+/// One mapping per connection, lowest address first: a guard page that
+/// stops a stack overflow, the stack, the Conn, the client buffer and the
+/// upstream buffer.
+fn regionLayout(cfg: *const config.Config) struct { total: usize, in_len: usize } {
+    const in_len = @max(cfg.max_header_bytes, 64 << 10);
+    const fixed = page + stack_bytes + std.mem.alignForward(usize, @sizeOf(Conn), 64);
+    return .{ .total = std.mem.alignForward(usize, fixed + in_len + upstream_buf_bytes, page), .in_len = in_len };
+}
 
 pub const Conn = struct {
     shared: *Shared,
+    worker: *Worker,
+    coro: loop.Coro,
+    region: [*]align(page) u8,
     fd: i32,
     peer: [64]u8 = undefined,
     peer_len: usize = 0,
@@ -44,32 +96,144 @@ pub const Conn = struct {
     fields: http.FieldList = .empty,
     resp_fields: http.FieldList = .empty,
 
-    pub fn create(sh: *Shared, fd: i32, peer: std.net.Address) !*Conn {
-        const gpa = sh.gpa;
-        const c = try gpa.create(Conn);
-        errdefer gpa.destroy(c);
-        const in_buf = try gpa.alloc(u8, @max(sh.cfg.max_header_bytes, 64 << 10));
-        errdefer gpa.free(in_buf);
-        const up_buf = try gpa.alloc(u8, upstream_buf_bytes);
-        c.* = .{ .shared = sh, .fd = fd, .in = .{ .fd = fd, .buf = in_buf }, .up_buf = up_buf };
-        c.peer_len = formatIp(&c.peer, peer).len;
-        return c;
-    }
-
-    pub fn destroy(c: *Conn) void {
-        const gpa = c.shared.gpa;
-        c.out.deinit(gpa);
-        c.fields.deinit(gpa);
-        c.resp_fields.deinit(gpa);
-        gpa.free(c.in.buf);
-        gpa.free(c.up_buf);
-        gpa.destroy(c);
-    }
-
     pub fn peerText(c: *const Conn) []const u8 {
         return c.peer[0..c.peer_len];
     }
 };
+
+fn takeRegion(w: *Worker) ?[*]align(page) u8 {
+    if (w.free_count > 0) {
+        w.free_count -= 1;
+        return w.free_regions[w.free_count];
+    }
+    const rc = linux.mmap(null, w.region_len, linux.PROT.READ | linux.PROT.WRITE, .{ .TYPE = .PRIVATE, .ANONYMOUS = true, .NORESERVE = true }, -1, 0);
+    if (std.posix.errno(rc) != .SUCCESS) return null;
+    const base: [*]align(page) u8 = @ptrFromInt(rc);
+    if (std.posix.errno(linux.mprotect(base, page, linux.PROT.NONE)) != .SUCCESS) {
+        _ = linux.munmap(base, w.region_len);
+        return null;
+    }
+    return base;
+}
+
+fn giveRegion(w: *Worker, base: [*]align(page) u8) void {
+    if (w.free_count < region_cache) {
+        w.free_regions[w.free_count] = base;
+        w.free_count += 1;
+        return;
+    }
+    _ = linux.munmap(base, w.region_len);
+}
+
+fn startConnection(w: *Worker, fd: i32, peer: std.net.Address) bool {
+    const base = takeRegion(w) orelse return false;
+    const conn_at = page + stack_bytes;
+    const in_at = conn_at + std.mem.alignForward(usize, @sizeOf(Conn), 64);
+    const up_at = in_at + w.in_len;
+    const c: *Conn = @ptrCast(@alignCast(base + conn_at));
+    c.* = .{
+        .shared = w.shared,
+        .worker = w,
+        .coro = .{ .entry = connectionMain, .finish = connectionDone },
+        .region = base,
+        .fd = fd,
+        .in = .{ .fd = fd, .buf = base[in_at..up_at] },
+        .up_buf = base[up_at .. up_at + upstream_buf_bytes],
+    };
+    c.peer_len = formatIp(&c.peer, peer).len;
+    _ = w.shared.connections.fetchAdd(1, .monotonic);
+    w.loop.spawn(&c.coro, @intFromPtr(base) + conn_at);
+    return true;
+}
+
+fn connectionMain(co: *loop.Coro) void {
+    serveConnection(@fieldParentPtr("coro", co));
+}
+
+fn connectionDone(co: *loop.Coro) void {
+    const c: *Conn = @fieldParentPtr("coro", co);
+    const gpa = c.shared.gpa;
+    c.out.deinit(gpa);
+    c.fields.deinit(gpa);
+    c.resp_fields.deinit(gpa);
+    _ = c.shared.connections.fetchSub(1, .monotonic);
+    giveRegion(c.worker, c.region);
+}
+
+/// A worker thread: its loop runs until a stop was asked for and its
+/// in-flight requests are done or their grace has passed.
+pub fn runWorker(sh: *Shared, listen_fd: i32) void {
+    const layout = regionLayout(&sh.cfg);
+    var w: Worker = .{
+        .shared = sh,
+        .loop = loop.Loop.init(sh.gpa) catch return,
+        .pool = pool.Pool.init(sh.gpa, sh.cfg.upstream, max_idle_upstream) catch return,
+        .listen_fd = listen_fd,
+        .region_len = layout.total,
+        .in_len = layout.in_len,
+    };
+    w.loop.bind();
+    if (!w.loop.watch(listen_fd, linux.EPOLL.IN)) return;
+    // Edge-triggered: each loop sees the one write of the stop signal once.
+    _ = w.loop.watch(sh.stop_fd, linux.EPOLL.IN | linux.EPOLL.ET);
+
+    var events: [256]linux.epoll_event = undefined;
+    var stop_deadline: ?i64 = null;
+    while (true) {
+        var now = sys.nowMs();
+        if (stop_deadline == null and stopping.load(.acquire)) {
+            // New connections are refused from here on.
+            sys.close(w.listen_fd);
+            w.listen_fd = -1;
+            w.accept_paused_until = null;
+            stop_deadline = now + shutdown_grace_ms;
+        }
+        if (stop_deadline) |d| if (w.active == 0 or now >= d) break;
+        if (w.accept_paused_until) |t| if (now >= t) {
+            w.accept_paused_until = null;
+            _ = w.loop.watch(w.listen_fd, linux.EPOLL.IN);
+        };
+        var timeout = w.loop.timeoutMs(now);
+        for ([_]?i64{ stop_deadline, w.accept_paused_until }) |dl| {
+            const d = dl orelse continue;
+            const left: i32 = @intCast(std.math.clamp(d - now, 0, 60_000));
+            if (timeout < 0 or left < timeout) timeout = left;
+        }
+        const rc = linux.epoll_wait(w.loop.ep, &events, events.len, timeout);
+        const n: usize = if (std.posix.errno(rc) == .SUCCESS) rc else 0;
+        for (events[0..n]) |*ev| {
+            if (ev.data.fd == w.listen_fd and w.listen_fd >= 0) {
+                acceptBatch(&w);
+            } else if (ev.data.fd != sh.stop_fd) {
+                w.loop.dispatch(ev);
+            }
+        }
+        now = sys.nowMs();
+        w.loop.fireTimers(now);
+    }
+}
+
+fn acceptBatch(w: *Worker) void {
+    const sh = w.shared;
+    // Bounded, so that a burst of connections cannot starve the ones
+    // already being served.
+    for (0..64) |_| {
+        const a = sys.accept(w.listen_fd) catch |e| switch (e) {
+            error.WouldBlock => return,
+            error.Failed => {
+                w.loop.unwatch(w.listen_fd);
+                w.accept_paused_until = sys.nowMs() + 10;
+                return;
+            },
+        };
+        if (sh.connections.load(.monotonic) >= max_connections) {
+            sys.close(a.fd);
+            continue;
+        }
+        sys.setNoDelay(a.fd);
+        if (!startConnection(w, a.fd, a.addr)) sys.close(a.fd);
+    }
+}
 
 /// The address alone, as X-Forwarded-For wants it; IPv4-mapped IPv6
 /// addresses are written as the IPv4 address they are.
@@ -95,14 +259,9 @@ pub fn formatIp(buf: []u8, addr: std.net.Address) []const u8 {
     }
 }
 
-pub fn serveConnection(c: *Conn) void {
-    const sh = c.shared;
-    defer {
-        lingeringClose(c);
-        c.destroy();
-        _ = sh.connections.fetchSub(1, .monotonic);
-    }
-    while (!sh.stopping.load(.acquire)) {
+fn serveConnection(c: *Conn) void {
+    defer lingeringClose(c);
+    while (!stopping.load(.acquire)) {
         c.in.deadline = sys.nowMs() + idle_ms;
         // Stray line ends between requests are allowed (RFC 9112 2.2).
         while (true) {
@@ -113,9 +272,9 @@ pub fn serveConnection(c: *Conn) void {
             if (c.in.buffered().len > 0) break;
             c.in.fill() catch return;
         }
-        _ = sh.active.fetchAdd(1, .acq_rel);
+        c.worker.active += 1;
         const outcome = handleRequest(c);
-        _ = sh.active.fetchSub(1, .acq_rel);
+        c.worker.active -= 1;
         if (outcome == .close) return;
     }
 }
@@ -142,7 +301,15 @@ fn handleRequest(c: *Conn) Outcome {
     if (req.content_length) |n| {
         if (n > sh.cfg.max_body_bytes) return reject(c, 413, "request body too large\n");
     }
-    const keep = req.keep_alive and !sh.stopping.load(.acquire);
+    // A client that asked may hold its body back until told to send it.
+    // An HTTP/1.0 client cannot read an interim answer, and one without a
+    // body has nothing to hold back.
+    const has_body = req.chunked or (req.content_length orelse 0) > 0;
+    if (req.expect_continue and req.http11 and has_body) {
+        const w = stream.Writer{ .fd = c.fd, .chunked = false, .deadline = c.in.deadline };
+        w.write("HTTP/1.1 100 Continue\r\n\r\n") catch return .close;
+    }
+    const keep = req.keep_alive and !stopping.load(.acquire);
     return forward.exchange(c, &req, keep);
 }
 

@@ -2,6 +2,7 @@
 //! some errno values as unreachable; a proxy must survive whatever the
 //! kernel reports for a connection, so every errno here becomes an error.
 const std = @import("std");
+const loop = @import("loop.zig");
 const linux = std.os.linux;
 
 pub const Error = error{ Timeout, Closed };
@@ -25,8 +26,11 @@ pub fn sleepMs(ms: u32) void {
     _ = linux.nanosleep(&ts, null);
 }
 
-/// Waits until fd is ready for events or the deadline passes.
+/// Waits until fd is ready for events or the deadline passes. Inside a
+/// connection's coroutine this hands the wait to the thread's event loop;
+/// elsewhere (start-up) it blocks in poll.
 pub fn wait(fd: i32, events: i16, deadline: i64) Error!void {
+    if (loop.running()) |l| return l.wait(fd, @as(u16, @bitCast(events)), deadline);
     while (true) {
         const left = if (deadline == no_deadline) 60_000 else deadline - nowMs();
         if (left <= 0) return error.Timeout;
@@ -69,6 +73,7 @@ pub fn sendAll(fd: i32, data: []const u8, deadline: i64) Error!void {
 }
 
 pub fn close(fd: i32) void {
+    if (loop.ofThread()) |l| l.forget(fd);
     _ = linux.close(fd);
 }
 
@@ -125,13 +130,28 @@ pub fn connect(addr: *const std.net.Address, deadline: i64) ConnectError!i32 {
 
 pub const ListenError = error{ Socket, Bind, Listen };
 
+/// A listening socket with SO_REUSEPORT, so that every worker can have one
+/// of its own on the same address and the kernel spreads connections
+/// across them.
 pub fn listen(addr: *const std.net.Address) ListenError!i32 {
+    return listenWith(addr, true);
+}
+
+/// A listening socket without SO_REUSEPORT: it fails if anything listens
+/// on addr already.
+pub fn listenExclusive(addr: *const std.net.Address) ListenError!i32 {
+    return listenWith(addr, false);
+}
+
+fn listenWith(addr: *const std.net.Address, reuse_port: bool) ListenError!i32 {
     const rc = linux.socket(addr.any.family, linux.SOCK.STREAM | linux.SOCK.NONBLOCK | linux.SOCK.CLOEXEC, linux.IPPROTO.TCP);
     if (errno(rc) != .SUCCESS) return error.Socket;
     const fd: i32 = @intCast(rc);
     errdefer close(fd);
     const one: i32 = 1;
     _ = linux.setsockopt(fd, linux.SOL.SOCKET, linux.SO.REUSEADDR, std.mem.asBytes(&one), @sizeOf(i32));
+    if (reuse_port and errno(linux.setsockopt(fd, linux.SOL.SOCKET, linux.SO.REUSEPORT, std.mem.asBytes(&one), @sizeOf(i32))) != .SUCCESS)
+        return error.Socket;
     if (errno(linux.bind(fd, &addr.any, addr.getOsSockLen())) != .SUCCESS) return error.Bind;
     if (errno(linux.listen(fd, 4096)) != .SUCCESS) return error.Listen;
     return fd;

@@ -1,0 +1,562 @@
+package report
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+
+	"github.com/proxylab/proxylab/bpf"
+	"github.com/proxylab/proxylab/lab"
+	"github.com/proxylab/proxylab/stats"
+)
+
+// Markdown renders report.md for f; plots are the image files (relative to
+// the report) to show, in order.
+func Markdown(f *File, plots []Plot) string {
+	var b strings.Builder
+	w := func(format string, a ...any) { fmt.Fprintf(&b, format, a...) }
+	sc := f.Scenario
+	var names []string
+	for _, p := range f.Proxies {
+		n := p.Name
+		if p.Baseline {
+			n += " (baseline)"
+		}
+		names = append(names, n)
+	}
+	w("# %s: %s\n\n", sc.Name, strings.Join(names, ", "))
+	if sc.Description != "" {
+		w("%s.\n\n", strings.TrimSuffix(sc.Description, "."))
+	}
+	status := "complete"
+	if !f.Complete {
+		reason := f.StopReason
+		if reason == "" {
+			reason = "not finished"
+		}
+		status = "**INCOMPLETE: " + reason + "**; the steps measured before that are valid, but the comparison is not whole"
+	}
+	reps := "1 repetition per proxy"
+	if sc.Repeat > 1 {
+		reps = fmt.Sprintf("%d repetitions per proxy, the proxy order rotated each repetition", sc.Repeat)
+	}
+	w("Run `%s`, %s to %s UTC, %s. %s; %s warm-up per run, not measured. proxylab %s.\n\n",
+		f.RunID, f.StartedAt.UTC().Format("2006-01-02 15:04:05"), f.EndedAt.UTC().Format("15:04:05"), status, reps, sc.Warmup, f.ToolVersion)
+
+	writeMethod(w, f)
+	writeFindings(w, f)
+	writeWarnings(w, f)
+	writeThroughput(w, f)
+	writeLatency(w, f)
+	writeComparisons(w, f)
+	writeResources(w, f)
+	writeSizes(w, f)
+	writeProbes(w, f)
+	writeSearches(w, f)
+	if len(plots) > 0 {
+		w("## Plots\n\n")
+		for _, p := range plots {
+			w("### %s\n\n![%s](%s)\n\n%s ([SVG](%s))\n\n", p.Title, p.Title, p.PNG, p.Caption, p.SVG)
+		}
+	}
+	writeEnvironment(w, f)
+	return b.String()
+}
+
+type writer func(format string, a ...any)
+
+func writeMethod(w writer, f *File) {
+	w("## How to read this report\n\n")
+	w("- A figure is the median across repetitions (one repetition = one run of every step against a fresh proxy container). ")
+	w("`±` is half the width of the %.0f%% percentile-bootstrap interval of that median (%d resamples, seed %d: the same file always gives the same interval). ",
+		100*stats.Level, stats.Resamples, stats.Seed)
+	w("With fewer than %d runs no interval can be given and the median stands alone. ", stats.MinN)
+	w("With 3 runs the interval is simply the range of the runs, and covers the true median only 75%% of the time, not 95%%.\n")
+	w("- Differences between proxies are tested with the exact two-sided **Mann-Whitney U test** on the per-run values, at α = %.2f. ", stats.Alpha)
+	w("A proxy is called better only when the test is significant **and** the two intervals do not overlap; otherwise the difference is reported as not significant, however large the medians look.\n")
+	if note := MinPNote(f); note != "" {
+		w("- **%s**\n", note)
+	}
+	w("- A figure whose runs disagree by a coefficient of variation (standard deviation / mean) above %.0f%% is flagged as noisy.\n", 100*lab.NoiseCV)
+	w("- A step where the load generator fell short of the target rate measures the load generator, not the proxy: it is marked and never enters a comparison.\n")
+	w("- Baselines (`direct`: load straight at the upstream; `nginx`) are shown for scale and never called the best.\n")
+	w("- Latency is what the load generator saw, from send to last byte, for every request including errors.\n\n")
+}
+
+func writeFindings(w writer, f *File) {
+	cs := Compare(f)
+	if len(cs) == 0 {
+		return
+	}
+	w("## Findings\n\n")
+	step := 0
+	for _, c := range cs {
+		if c.Step != step {
+			step = c.Step
+			w("**Step %d (%s/s)**\n\n", c.Step, rate(c.TargetRate))
+		}
+		w("- %s\n", c.Finding())
+		if next := nextStep(cs, c); next {
+			w("\n")
+		}
+	}
+	w("\n")
+}
+
+func nextStep(cs []Comparison, c Comparison) bool {
+	i := slices.IndexFunc(cs, func(x Comparison) bool { return x.Step == c.Step && x.Metric.Key == c.Metric.Key })
+	return i == len(cs)-1 || cs[i+1].Step != c.Step
+}
+
+func writeWarnings(w writer, f *File) {
+	var out []string
+	for _, p := range f.Proxies {
+		if v := p.Verified; v != nil && v.Skipped {
+			out = append(out, fmt.Sprintf("%s was NOT verified against the proxy contract (`--skip-verify`): it may not do the same work as the others.", p.Name))
+		} else if v != nil && !v.Passed {
+			out = append(out, fmt.Sprintf("%s failed %d of %d conformance cases.", p.Name, len(v.Failed), v.Cases))
+		}
+		if len(p.Summary) == 0 {
+			out = append(out, fmt.Sprintf("%s: no step completed, so nothing to summarise.", p.Name))
+		}
+		for _, s := range p.Summary {
+			if s.Saturated > 0 {
+				out = append(out, fmt.Sprintf("%s step %d: the load generator fell short of %s/s in %d of %d run(s); that row measures the load generator, not the proxy.",
+					p.Name, s.Step, rate(s.TargetRate), s.Saturated, s.AchievedRate.N))
+			}
+			if n := lab.NoiseNote(&s); n != "" {
+				out = append(out, fmt.Sprintf("%s step %d: %s.", p.Name, s.Step, n))
+			}
+			if s.AchievedRate.N > 0 && s.AchievedRate.N < stats.MinN {
+				out = append(out, fmt.Sprintf("%s step %d: only %d run(s), so no interval can be given.", p.Name, s.Step, s.AchievedRate.N))
+			}
+		}
+		for _, r := range p.Runs {
+			if r.Status != lab.RunOK {
+				out = append(out, fmt.Sprintf("%s repetition %d %s: %s", p.Name, r.Repetition, r.Status, oneLine(r.Error)))
+			}
+		}
+	}
+	if f.Probes != nil && f.Probes.Error != "" {
+		out = append(out, "No eBPF probe counts: "+oneLine(f.Probes.Error))
+	}
+	if f.Source != nil && f.Source.Dirty {
+		out = append(out, fmt.Sprintf("The lab checkout had uncommitted changes: the code measured may differ from commit %s.", short(f.Source.Commit)))
+	}
+	if len(out) == 0 {
+		return
+	}
+	w("## Warnings\n\n")
+	for _, o := range out {
+		w("- %s\n", o)
+	}
+	w("\n")
+}
+
+// cell renders a Stat for a table, marking noisy figures.
+func cell(s lab.Stat, unit string) string {
+	v := lab.FormatStat(s, unit)
+	if s.Noisy() {
+		v += " ⚠"
+	}
+	return v
+}
+
+func cv(s lab.Stat) string {
+	if math.IsNaN(s.CV) || s.N < 2 {
+		return "-"
+	}
+	return fmt.Sprintf("%.1f%%", 100*s.CV)
+}
+
+func proxyLabel(p *Proxy) string {
+	if p.Baseline {
+		return p.Name + " (baseline)"
+	}
+	return p.Name
+}
+
+func stepLabel(s *lab.StepSummary) string {
+	l := fmt.Sprintf("%d (%s/s)", s.Step, rate(s.TargetRate))
+	if s.Saturated > 0 {
+		l += " ‡"
+	}
+	return l
+}
+
+func writeThroughput(w writer, f *File) {
+	if f.Steps() == 0 {
+		return
+	}
+	w("## Throughput\n\n")
+	w("| proxy | step | achieved rate/s | CV | throughput/s | CV | success | n |\n|---|---|--:|--:|--:|--:|--:|--:|\n")
+	for _, p := range f.Proxies {
+		for i := range p.Summary {
+			s := &p.Summary[i]
+			w("| %s | %s | %s | %s | %s | %s | %s | %d |\n", proxyLabel(p), stepLabel(s),
+				cell(s.AchievedRate, "/s"), cv(s.AchievedRate), cell(s.Throughput, "/s"), cv(s.Throughput),
+				lab.FormatStat(s.Success, "ratio"), s.AchievedRate.N)
+		}
+	}
+	w("\nAchieved rate: requests sent per second; throughput: successful responses per second. ⚠ = CV above %.0f%%; ‡ = load generator saturated in at least one run.\n\n", 100*lab.NoiseCV)
+}
+
+func writeLatency(w writer, f *File) {
+	if f.Steps() == 0 {
+		return
+	}
+	w("## Latency percentiles\n\n")
+	w("| proxy | step | p50 | p90 | p99 | CV p99 | p99.9 | CV p99.9 | max |\n|---|---|--:|--:|--:|--:|--:|--:|--:|\n")
+	for _, p := range f.Proxies {
+		for i := range p.Summary {
+			s := &p.Summary[i]
+			w("| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", proxyLabel(p), stepLabel(s),
+				cell(s.P50, "us"), cell(s.P90, "us"), cell(s.P99, "us"), cv(s.P99), cell(s.P999, "us"), cv(s.P999), cell(s.Max, "us"))
+		}
+	}
+	w("\nPer run, percentiles come from the run's HDR histogram (3 significant digits); the table gives their median across runs.\n\n")
+}
+
+func writeComparisons(w writer, f *File) {
+	cs := Compare(f)
+	if len(cs) == 0 {
+		return
+	}
+	hasDirect := f.Proxy(Direct) != nil
+	w("## Comparisons\n\n")
+	w("Each proxy against the best of its step on each figure: ratio of medians with its %.0f%% bootstrap interval (both samples resampled, %d resamples), and the two-sided Mann-Whitney U p-value of the per-run values.\n\n",
+		100*stats.Level, stats.Resamples)
+	head := "| step | figure | proxy | median | ratio to best | p (Mann-Whitney U) | verdict |"
+	rule := "|---|---|---|--:|--:|--:|---|"
+	if hasDirect {
+		head += " ratio to direct |"
+		rule += "--:|"
+	}
+	w("%s\n%s\n", head, rule)
+	for _, c := range cs {
+		for _, r := range c.Rows {
+			ratio := "-"
+			if !math.IsNaN(r.Ratio) {
+				ratio = fmt.Sprintf("%.3f×", r.Ratio)
+				if r.HasRatioIV {
+					ratio += fmt.Sprintf(" [%.3f, %.3f]", r.RatioIV.Lo, r.RatioIV.Hi)
+				}
+			}
+			p := "-"
+			if r.HasTest {
+				p = fmt.Sprintf("%.3f", r.Test.P)
+				if !r.Test.Exact {
+					p += " (normal approx.)"
+				}
+			}
+			verdict := r.Verdict
+			if r.Verdict == VerdictBest && c.Winner {
+				verdict = "**best, significantly**"
+			}
+			w("| %d (%s/s) | %s | %s | %s | %s | %s | %s |", c.Step, rate(c.TargetRate), c.Metric.Label, proxyLabel(f.Proxy(r.Proxy)),
+				lab.FormatStat(r.Stat, c.Metric.Unit), ratio, p, verdict)
+			if hasDirect {
+				d := "-"
+				if !math.IsNaN(r.ToDirect) {
+					d = fmt.Sprintf("%.3f×", r.ToDirect)
+				}
+				w(" %s |", d)
+			}
+			w("\n")
+		}
+	}
+	w("\n")
+}
+
+func writeResources(w writer, f *File) {
+	if f.Steps() == 0 {
+		return
+	}
+	hasLoadgen := false
+	for _, p := range f.Proxies {
+		for _, run := range p.LoadgenCPU {
+			for _, v := range run {
+				hasLoadgen = hasLoadgen || v >= 0
+			}
+		}
+	}
+	w("## Resources\n\n")
+	head, rule := "| proxy | step | proxy CPU s | CPU ms per 1000 responses | peak RSS |", "|---|---|--:|--:|--:|"
+	if hasLoadgen {
+		head, rule = head+" load generator CPU s |", rule+"--:|"
+	}
+	w("%s\n%s\n", head, rule)
+	for _, p := range f.Proxies {
+		for i := range p.Summary {
+			s := &p.Summary[i]
+			per := "-"
+			if s.CPUSeconds.N > 0 && s.Throughput.Median > 0 {
+				d := f.stepDuration(s.Step)
+				if d > 0 {
+					per = fmt.Sprintf("%.3f", 1e6*s.CPUSeconds.Median/(s.Throughput.Median*d))
+				}
+			}
+			w("| %s | %s | %s | %s | %s |", proxyLabel(p), stepLabel(s), cell(s.CPUSeconds, "s"), per, cell(s.PeakRSSBytes, "bytes"))
+			if hasLoadgen {
+				var v []float64
+				for _, run := range p.LoadgenCPU {
+					if s.Step-1 < len(run) && run[s.Step-1] >= 0 {
+						v = append(v, run[s.Step-1])
+					}
+				}
+				w(" %s |", lab.FormatStat(lab.Describe(v), "s"))
+			}
+			w("\n")
+		}
+	}
+	w("\nCPU s: the proxy process's CPU time during the step; peak RSS: its resident-set high-water mark since it started (so it only grows from step to step).\n\n")
+}
+
+// stepDuration is the planned duration of a step in seconds; 0 when the
+// scenario has no such step (a search).
+func (f *File) stepDuration(step int) float64 {
+	if st := f.Scenario.Load.Steps; step-1 < len(st) {
+		return st[step-1].Duration.D().Seconds()
+	}
+	return 0
+}
+
+func writeSizes(w writer, f *File) {
+	w("## Image and binary sizes\n\n| proxy | language | static binary | image | image id | conformance |\n|---|---|--:|--:|---|---|\n")
+	for _, p := range f.Proxies {
+		conf := "-"
+		if v := p.Verified; v != nil {
+			switch {
+			case v.Skipped:
+				conf = "not verified"
+			default:
+				conf = fmt.Sprintf("%d/%d cases", v.Cases-len(v.Failed), v.Cases)
+			}
+		}
+		bin, img := "-", "-"
+		if p.BinaryBytes > 0 {
+			bin = bytesBoth(p.BinaryBytes)
+		}
+		if p.Image.SizeBytes > 0 {
+			img = bytesBoth(p.Image.SizeBytes)
+		}
+		w("| %s | %s | %s | %s | `%s` | %s |\n", proxyLabel(p), p.Language, bin, img, short(p.Image.ID), conf)
+	}
+	if u := f.Upstream; u != nil {
+		w("| upstream (origin) | go | - | %s | `%s` | - |\n", bytesBoth(u.SizeBytes), short(u.ID))
+	}
+	w("\nEvery image is `FROM scratch` holding the static binary only.\n\n")
+}
+
+func bytesBoth(n int64) string {
+	return fmt.Sprintf("%s (%d B)", lab.FormatValue(float64(n), "bytes"), n)
+}
+
+func writeProbes(w writer, f *File) {
+	if f.Probes == nil {
+		return
+	}
+	w("## eBPF counts and perf-buffer loss\n\n")
+	if f.Probes.Mode == "" {
+		w("No counts: the probes did not attach (%s).\n\n", oneLine(f.Probes.Error))
+		return
+	}
+	w("Probes attached in **%s** mode", f.Probes.Mode)
+	if len(f.Probes.Attempts) > 0 {
+		var why []string
+		for _, a := range f.Probes.Attempts {
+			why = append(why, fmt.Sprintf("%s: %s", a.Mode, oneLine(a.Error)))
+		}
+		w(" (earlier modes failed: %s)", strings.Join(why, "; "))
+	}
+	w(". Counted per proxy process. Each column is its own median across runs, so the columns of a row need not add up.\n\n")
+	w("| proxy | step | accepts | connects | events attempted | received | failed | lost samples | loss ratio |\n|---|---|--:|--:|--:|--:|--:|--:|--:|\n")
+	for _, p := range f.Proxies {
+		for i := range p.Summary {
+			s := &p.Summary[i]
+			steps := lab.StepsAt(p.Runs, s.Step-1)
+			col := func(get func(c *bpf.Counts) uint64) string {
+				var v []float64
+				for _, st := range steps {
+					if st.Probes != nil {
+						v = append(v, float64(get(st.Probes)))
+					}
+				}
+				if len(v) == 0 {
+					return "-"
+				}
+				return fmt.Sprintf("%.0f", stats.Median(v))
+			}
+			w("| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", proxyLabel(p), stepLabel(s),
+				col(func(c *bpf.Counts) uint64 { return c.Accepts }),
+				col(func(c *bpf.Counts) uint64 { return c.Connects }),
+				col(func(c *bpf.Counts) uint64 { return c.Attempted }),
+				col(func(c *bpf.Counts) uint64 { return c.Received }),
+				col(func(c *bpf.Counts) uint64 { return c.Failed }),
+				col(func(c *bpf.Counts) uint64 { return c.LostSamples }),
+				lossCell(s.ProbeLossRatio))
+		}
+	}
+	w("\nAccepts: connections the proxy accepted from the load generator; connects: IPv4 connections it opened to the upstream. Over keep-alive, both stay near zero once the pools are warm. Loss ratio = failed / attempted perf-buffer outputs.\n\n")
+}
+
+func lossCell(s lab.Stat) string {
+	if s.N == 0 {
+		return "-"
+	}
+	v := fmt.Sprintf("%.4f", s.Median)
+	if s.HasInterval {
+		v += fmt.Sprintf(" ±%.4f", s.HalfWidth())
+	}
+	return v
+}
+
+func writeSearches(w writer, f *File) {
+	has := false
+	for _, p := range f.Proxies {
+		has = has || len(p.Searches) > 0
+	}
+	if !has {
+		return
+	}
+	w("## Saturation search\n\nThe highest rate each run sustained within the scenario's objective, and what stopped the search: `proxy` (the proxy missed the objective), `loadgen` (the load generator could not go faster: the proxy's limit is higher than shown), `max` (the scenario's ceiling).\n\n")
+	w("| proxy | highest rate/s | per run | stopped by | probes tried |\n|---|--:|---|---|--:|\n")
+	for _, p := range f.Proxies {
+		if len(p.Searches) == 0 {
+			continue
+		}
+		var rates []float64
+		var per, by []string
+		probes := 0
+		for _, s := range p.Searches {
+			rates = append(rates, s.Rate)
+			per = append(per, rate(s.Rate))
+			by = append(by, s.StoppedBy)
+			probes += len(s.Probes)
+		}
+		w("| %s | %s | %s | %s | %d |\n", proxyLabel(p), lab.FormatStat(lab.Describe(rates), "/s"), strings.Join(per, ", "), strings.Join(by, ", "), probes)
+	}
+	w("\n")
+	for _, p := range f.Proxies {
+		for _, s := range p.Searches {
+			if s.StoppedBy == "loadgen" {
+				w("- %s repetition %d: stopped by the load generator, not the proxy: %s\n", p.Name, s.Repetition, oneLine(s.Reason))
+			}
+		}
+	}
+	w("\n")
+}
+
+func writeEnvironment(w writer, f *File) {
+	w("## Environment\n\n| | |\n|---|---|\n")
+	for _, kv := range Environment(f.Results) {
+		w("| %s | %s |\n", kv.Key, mdEscape(kv.Value))
+	}
+	w("\n### Scenario (as parsed, defaults applied)\n\n```json\n")
+	b, _ := json.MarshalIndent(f.Scenario, "", "  ")
+	w("%s\n```\n", b)
+}
+
+// KV is one line of the environment table.
+type KV struct{ Key, Value string }
+
+// Environment lists what decides whether two results files are comparable,
+// in a fixed order so that two files can be compared line by line.
+func Environment(r *lab.Results) []KV {
+	h := r.Host
+	// Files written before these fields existed have no summary method
+	// either; their absence there means "not recorded", not "not exposed".
+	recorded := r.SummaryMethod != nil
+	unknown := "not recorded in this file"
+	gov, mhz := unknown, unknown
+	if recorded {
+		gov = "not exposed by the kernel (no cpufreq)"
+		mhz = "-"
+	}
+	if h.CPUGovernor != "" {
+		gov = h.CPUGovernor
+	}
+	if h.CPUMHz > 0 {
+		mhz = fmt.Sprintf("%.0f MHz", h.CPUMHz)
+	}
+	out := []KV{
+		{"kernel", h.Kernel},
+		{"CPU", h.CPUModel},
+		{"CPU clock at start", mhz},
+		{"frequency governor", gov},
+		{"cores", fmt.Sprint(h.Cores)},
+		{"memory", lab.FormatValue(float64(h.MemoryBytes), "bytes")},
+		{"Docker", h.DockerVersion},
+	}
+	var tc []string
+	for k := range r.Toolchains {
+		tc = append(tc, k)
+	}
+	slices.Sort(tc)
+	for _, k := range tc {
+		out = append(out, KV{"toolchain " + k, r.Toolchains[k]})
+	}
+	lab := unknown
+	if recorded {
+		lab = "not a git checkout"
+	}
+	if s := r.Source; s != nil {
+		lab = s.Commit
+		if s.Dirty {
+			lab += " (with uncommitted changes)"
+		}
+	}
+	out = append(out, KV{"lab commit", lab}, KV{"proxylab version", r.ToolVersion})
+	for _, p := range r.Proxies {
+		out = append(out, KV{"image " + p.Name, p.Image.ID})
+	}
+	if r.Upstream != nil {
+		out = append(out, KV{"image upstream", r.Upstream.ID})
+	}
+	pl := r.Placement
+	out = append(out, KV{"placement", fmt.Sprintf("proxy CPU %s, upstream CPU %s, load generator CPU %s, proxy memory %s",
+		pl.ProxyCPUs, pl.UpstreamCPUs, pl.LoadgenCPUs, fmtBytesOrDash(pl.ProxyMemory))})
+	probes := "disabled"
+	if r.Probes != nil {
+		probes = r.Probes.Mode
+		if probes == "" {
+			probes = "not attached"
+		}
+	}
+	out = append(out, KV{"eBPF probes", probes})
+	return out
+}
+
+func fmtBytesOrDash(n int64) string {
+	if n <= 0 {
+		return "unlimited"
+	}
+	return lab.FormatValue(float64(n), "bytes")
+}
+
+func mdEscape(s string) string { return strings.ReplaceAll(s, "|", `\|`) }
+
+func oneLine(s string) string {
+	s = strings.ReplaceAll(s, "\n", " ")
+	return mdEscape(s)
+}
+
+func short(id string) string {
+	id = strings.TrimPrefix(id, "sha256:")
+	if len(id) > 12 {
+		return id[:12]
+	}
+	if id == "" {
+		return "-"
+	}
+	return id
+}
+
+func rate(r float64) string {
+	if r == math.Trunc(r) {
+		return fmt.Sprintf("%.0f", r)
+	}
+	return fmt.Sprintf("%.1f", r)
+}

@@ -9,7 +9,7 @@ LDFLAGS := -X main.version=$(VERSION)
 PROXYLAB := bin/proxylab
 SCENARIO ?= scenarios/default.yaml
 
-.PHONY: all setup setup-test proxylab compare report smoke build conformance test vet fmt-check rust-check zig-check bpf bench cleanup clean
+.PHONY: all setup setup-test proxylab compare report smoke build conformance test vet fmt-check rust-check zig-check bpf bench bench-loadgen cleanup clean
 
 all: proxylab
 
@@ -84,6 +84,11 @@ bpf:
 ## bench: Go benchmarks of the lab's own hot paths (proxy comparisons are `make compare`)
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+## bench-loadgen: our load generator vs wrk at maximum rate, same upstream and CPUs, A B A B;
+## prints ours/wrk per pair and the median (PAIRS, DURATION, CONNECTIONS override the defaults)
+bench-loadgen:
+	@scripts/bench-loadgen.sh
 
 ## cleanup: remove containers a crashed run left behind and images of earlier builds
 cleanup: proxylab

@@ -31,6 +31,7 @@ type Options struct {
 	Version    string // proxylab's own version, stamped into binaries and results
 	RunID      string // "" = a fresh random id
 	SkipVerify bool   // measure proxies without running the conformance suite first
+	RawDir     string // "" = none; else every step's results in vegeta's encoding, one file per step (RawFile)
 	Observer   func(Event)
 }
 
@@ -474,10 +475,23 @@ func (r *runner) runOne(ctx context.Context, proxy *Artifact, rep int) *Run {
 			before, uerr = px.Usage()
 		}
 		probesBefore, perr := r.snapshot()
+		ls := loadgen.Step{Rate: rate, Duration: d}
+		raw, err := r.rawFile(proxy.Name, rep, i)
+		if err != nil {
+			return nil, err
+		}
+		if raw != nil {
+			ls.Raw = raw
+		}
 		selfBefore := selfCPUSeconds()
-		res, err := gen.Attack(sctx, loadgen.Step{Rate: rate, Duration: d}, func(p loadgen.Progress) {
+		res, err := gen.Attack(sctx, ls, func(p loadgen.Progress) {
 			ev(Event{Kind: EventProgress, Step: i, Rate: rate, Duration: d, Progress: p})
 		})
+		if raw != nil {
+			if cerr := raw.Close(); cerr != nil && err == nil {
+				err = cerr
+			}
+		}
 		if res == nil {
 			return nil, err
 		}

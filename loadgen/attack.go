@@ -2,9 +2,10 @@ package loadgen
 
 import (
 	"context"
+	"runtime"
+	"strconv"
+	"sync"
 	"time"
-
-	vegeta "github.com/tsenart/vegeta/v12/lib"
 )
 
 // Attack runs one open-model constant-rate step and returns its measurements.
@@ -34,12 +35,12 @@ func (g *Generator) Attack(ctx context.Context, s Step, progress func(Progress))
 		rec.cutOff(0)
 		return rec.result(g.config.Connections, true), err
 	}
-	rec, interrupted := g.run(ctx, s, progress)
+	rec, interrupted, rawErr := g.run(ctx, s, progress)
 	res := rec.result(g.config.Connections, interrupted)
 	if interrupted {
 		return res, ctx.Err()
 	}
-	return res, nil
+	return res, rawErr
 }
 
 // Warmup runs load at the step's rate and duration and discards the
@@ -57,57 +58,126 @@ func (g *Generator) Warmup(ctx context.Context, s Step) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if _, interrupted := g.run(ctx, s, nil); interrupted {
+	s.Raw = nil
+	if _, interrupted, _ := g.run(ctx, s, nil); interrupted {
 		return ctx.Err()
 	}
 	return nil
 }
 
-// run sends one step and streams every result into a recorder.
-func (g *Generator) run(ctx context.Context, s Step, progress func(Progress)) (rec *recorder, interrupted bool) {
-	workers := uint64(g.config.Connections)
-	atk := vegeta.NewAttacker(
-		vegeta.Client(g.client),
-		// One worker per connection: a worker holds one request at a time,
-		// so in-flight requests never exceed the pool.
-		vegeta.Workers(workers),
-		vegeta.MaxWorkers(workers),
-		// Bodies are drained but not kept: nothing here reads them.
-		vegeta.MaxBody(0),
-	)
-	targeter := vegeta.NewStaticTargeter(g.target)
-	pacer := vegeta.ConstantPacer{Freq: s.Rate, Per: time.Second}
+// group is the recorder a share of the workers write into. Groups, one per
+// CPU the process may use, keep workers running in parallel from contending
+// for one lock and one set of histograms; they are merged when the step ends.
+type group struct {
+	mu  sync.Mutex
+	rec *recorder
+}
 
+// run sends one step, one worker per connection slot, and returns what the
+// workers recorded, merged.
+func (g *Generator) run(ctx context.Context, s Step, progress func(Progress)) (rec *recorder, interrupted bool, rawErr error) {
 	start := time.Now()
-	rec = newRecorder(s, start)
-	results := atk.Attack(targeter, pacer, s.Duration, "")
+	sched := newSchedule(s.Rate, s.Duration, start)
+	groups := make([]*group, min(runtime.GOMAXPROCS(0), len(g.slots)))
+	for i := range groups {
+		groups[i] = &group{rec: newRecorder(s, start)}
+	}
+	var raw *rawWriter
+	if s.Raw != nil {
+		raw = newRawWriter(s.Raw, g.req, start)
+	}
 
 	aborted := make(chan struct{})
 	stopAbort := context.AfterFunc(ctx, func() {
 		defer close(aborted)
-		rec.cutOff(time.Since(start))
-		atk.Stop()
+		cut := time.Since(start)
+		for _, gr := range groups {
+			gr.rec.cutOff(cut)
+		}
+		sched.halt()
 		g.conns.abort()
 	})
-	stopProgress := reportProgress(rec, start, progress)
+	stopProgress := reportProgress(func() (n, failed uint64) {
+		for _, gr := range groups {
+			n += gr.rec.requests.Load()
+			failed += gr.rec.failed.Load()
+		}
+		return n, failed
+	}, start, progress)
+	stopWatchdog := watchdog(start, g.config.timeout(), g.slots)
 
-	for r := range results {
-		rec.record(r)
+	var wg sync.WaitGroup
+	for i, c := range g.slots {
+		wg.Go(func() { g.work(c, sched, groups[i%len(groups)], raw) })
 	}
+	wg.Wait()
 
+	stopWatchdog()
 	stopProgress()
 	if !stopAbort() {
 		<-aborted
 		// Every worker has returned, so no dial can race the pool reopening.
+		for _, c := range g.slots {
+			c.close()
+		}
 		g.conns.resume()
 		interrupted = true
 	}
-	return rec, interrupted
+	rec = groups[0].rec
+	for _, gr := range groups[1:] {
+		rec.merge(gr.rec)
+	}
+	if raw != nil {
+		rawErr = raw.close()
+	}
+	return rec, interrupted, rawErr
+}
+
+// work is one worker: it claims the next hit, waits for its time, sends it on
+// its own connection and records the outcome, until the schedule ends.
+func (g *Generator) work(c *conn, sched *schedule, gr *group, raw *rawWriter) {
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	now := time.Since(sched.start)
+	for {
+		due, ok := sched.next(now)
+		if !ok {
+			return
+		}
+		if due > now && !sched.waitUntil(due, timer) {
+			return
+		}
+		seq, sent := sched.send()
+		code, bodyBytes, err := c.exchange(g, sent)
+		now = time.Since(sched.start)
+
+		h := hit{seq: seq, sent: sent, latency: now - sent, code: uint16(code)}
+		switch {
+		case err != nil:
+			h.code = 0
+			if c.cutOff(sent) {
+				h.err = g.timeoutText
+			} else {
+				h.err = g.req.errPrefix + err.Error()
+			}
+		case code < 100 || code > 999:
+			h.code = 0
+			h.err = g.req.errPrefix + "malformed HTTP status code " + strconv.Itoa(code)
+		case code < 200 || code >= 400:
+			h.err = c.statusError(code)
+		}
+		gr.mu.Lock()
+		kept := gr.rec.record(&h)
+		gr.mu.Unlock()
+		if kept && raw != nil {
+			raw.add(&h, bodyBytes)
+		}
+	}
 }
 
 // reportProgress calls fn about once per second until the returned stop
 // function is called; stop waits for a call in progress to finish.
-func reportProgress(rec *recorder, start time.Time, fn func(Progress)) (stop func()) {
+func reportProgress(count func() (n, failed uint64), start time.Time, fn func(Progress)) (stop func()) {
 	if fn == nil {
 		return func() {}
 	}
@@ -125,8 +195,8 @@ func reportProgress(rec *recorder, start time.Time, fn func(Progress)) (stop fun
 			case <-tick.C:
 			}
 			now := time.Now()
-			n := rec.requests.Load()
-			p := Progress{Elapsed: now.Sub(start), Requests: n, Errors: rec.failed.Load()}
+			n, failed := count()
+			p := Progress{Elapsed: now.Sub(start), Requests: n, Errors: failed}
 			if dt := now.Sub(last).Seconds(); dt > 0 {
 				p.Rate = float64(n-lastN) / dt
 			}

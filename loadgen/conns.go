@@ -5,14 +5,14 @@ import (
 	"errors"
 	"net"
 	"sync"
+	"time"
 )
 
 var errAborted = errors.New("loadgen: step interrupted")
 
 // connSet dials the target and remembers every open connection, so that an
-// interrupted step can cut its in-flight requests short. vegeta builds its
-// requests without a context, so closing their connections is the only way to
-// stop them before the per-request timeout.
+// interrupted step can cut its in-flight requests short: closing a
+// connection is the one way to end a blocked read at once.
 type connSet struct {
 	dialer net.Dialer
 
@@ -21,14 +21,14 @@ type connSet struct {
 	refused bool // set while aborting: dials racing the abort must not survive it
 }
 
-func newConnSet() *connSet {
+func newConnSet(timeout time.Duration) *connSet {
 	return &connSet{
-		dialer: net.Dialer{ControlContext: guardDial},
+		dialer: net.Dialer{ControlContext: guardDial, Timeout: timeout},
 		open:   map[*trackedConn]struct{}{},
 	}
 }
 
-func (s *connSet) dial(ctx context.Context, network, addr string) (net.Conn, error) {
+func (s *connSet) dial(ctx context.Context, network, addr string) (*trackedConn, error) {
 	c, err := s.dialer.DialContext(ctx, network, addr)
 	if err != nil {
 		return nil, err

@@ -15,12 +15,12 @@ var otherErrors = fmt.Sprintf("(other errors beyond %d distinct texts)", maxErro
 // errorCounts counts errors by normalised text.
 type errorCounts map[string]uint64
 
-func (e errorCounts) add(text string) {
+func (e errorCounts) add(text string, n uint64) {
 	key := errorKey(text)
 	if _, seen := e[key]; !seen && len(e) >= maxErrorKinds {
 		key = otherErrors
 	}
-	e[key]++
+	e[key] += n
 }
 
 // errorKey drops the ephemeral local address from socket errors

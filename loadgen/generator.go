@@ -1,35 +1,40 @@
 package loadgen
 
 import (
-	"bytes"
 	"context"
 	"errors"
-	"net/http"
+	"net"
+	"net/url"
 	"sync/atomic"
-
-	vegeta "github.com/tsenart/vegeta/v12/lib"
 )
 
-// Generator sends load to one target over one connection pool, so that
-// connections opened by Warmup are the ones the following Attacks use.
+// Generator sends load to one target over a fixed set of connection slots,
+// so that connections opened by Warmup are the ones the following Attacks
+// use. Each slot is driven by one worker goroutine during a step: at most
+// one request is in flight per connection.
 //
-// vegeta's Attacker is single use (its Attack ends by closing the attacker's
-// stop channel for good), so every step gets a fresh Attacker that shares the
-// Generator's http.Client and with it the pool.
+// It keeps vegeta's pacing (its ConstantPacer decides when each hit is due),
+// attack model (hits numbered in order, each timed from its send to the end
+// of its response body, a hit waiting while every connection is busy) and
+// result format (see Step.Raw), but sends with a client of its own: one
+// request encoded once, responses parsed by fasthttp into reused buffers,
+// no allocation per request on keep-alive connections.
 //
 // A Generator runs one step at a time; Close it when done.
 type Generator struct {
-	target vegeta.Target
-	config Config
-	client *http.Client
-	conns  *connSet
+	req         *request
+	addr        string // host:port dialled
+	config      Config
+	conns       *connSet
+	slots       []*conn
+	timeoutText string
 
 	busy   atomic.Bool
 	closed atomic.Bool
 }
 
-// New validates the target and configuration and prepares the connection pool.
-// It sends nothing.
+// New validates the target and configuration and prepares the connection
+// slots. It sends nothing.
 func New(t Target, c Config) (*Generator, error) {
 	if err := t.validate(); err != nil {
 		return nil, err
@@ -37,43 +42,33 @@ func New(t Target, c Config) (*Generator, error) {
 	if err := c.validate(); err != nil {
 		return nil, err
 	}
-	conns := newConnSet()
-	transport := &http.Transport{
-		// The same limits vegeta.Connections and vegeta.MaxConnections set;
-		// configured here because the pool outlives any one Attacker.
-		MaxIdleConnsPerHost: c.Connections,
-		MaxConnsPerHost:     c.Connections,
-		DisableKeepAlives:   !c.KeepAlive,
-		DialContext:         conns.dial,
-		// Without this the client would add Accept-Encoding and inflate
-		// bodies, and the proxies would see a request the scenario never named.
-		DisableCompression: true,
+	req, err := newRequest(t, c.KeepAlive)
+	if err != nil {
+		return nil, err
 	}
-	client := &http.Client{
-		Transport: transport,
-		Timeout:   c.timeout(),
-		// A redirect is the proxy's answer; following it would measure a
-		// second request under the first one's latency.
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	u, _ := url.Parse(t.URL) // validate parsed it
+	port := u.Port()
+	if port == "" {
+		port = "80"
 	}
-	return &Generator{
-		target: vegeta.Target{
-			Method: t.method(),
-			URL:    t.URL,
-			Body:   bytes.Clone(t.Body),
-			Header: t.Header.Clone(),
-		},
+	g := &Generator{
+		req:    req,
+		addr:   net.JoinHostPort(u.Hostname(), port),
 		config: c,
-		client: client,
-		conns:  conns,
-	}, nil
+		conns:  newConnSet(c.timeout()),
+		slots:  make([]*conn, c.Connections),
+	}
+	for i := range g.slots {
+		g.slots[i] = newConn()
+	}
+	g.timeoutText = req.errPrefix + "no complete response within " + c.timeout().String() + " (timeout)"
+	return g, nil
 }
 
-// Close drops every connection of the pool. Call it after the last step returns.
+// Close drops every connection. Call it after the last step returns.
 func (g *Generator) Close() error {
 	g.closed.Store(true)
 	g.conns.abort()
-	g.client.CloseIdleConnections()
 	return nil
 }
 

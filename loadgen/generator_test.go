@@ -154,7 +154,6 @@ func TestStepRefused(t *testing.T) {
 		step    Step
 		wantErr string
 	}{
-		{"zero rate", Step{Rate: 0, Duration: time.Second}, "rate"},
 		{"negative rate", Step{Rate: -5, Duration: time.Second}, "rate"},
 		{"rate beyond the pacer's resolution", Step{Rate: MaxRate + 1, Duration: time.Second}, "rate"},
 		{"zero duration", Step{Rate: 10}, "duration"},

@@ -70,3 +70,18 @@ func (l *latencyStats) summary() Latency {
 	s.P50, s.P90, s.P99, s.P999 = at(50), at(90), at(99), at(99.9)
 	return s
 }
+
+// merge adds the latencies o recorded; percentiles of the merged stats are
+// those of one latencyStats fed every value.
+func (l *latencyStats) merge(o *latencyStats) {
+	if o.count == 0 {
+		return
+	}
+	l.hist.Merge(o.hist) // drops nothing: both have the same range
+	if l.count == 0 || o.min < l.min {
+		l.min = o.min
+	}
+	l.max = max(l.max, o.max)
+	l.count += o.count
+	l.sum += o.sum
+}

@@ -5,17 +5,26 @@ import (
 	"strconv"
 	"sync/atomic"
 	"time"
-
-	vegeta "github.com/tsenart/vegeta/v12/lib"
 )
+
+// hit is one request's outcome, what vegeta calls a Result, without the
+// fields that would cost an allocation per request.
+type hit struct {
+	seq     uint64
+	sent    time.Duration // since step start
+	latency time.Duration
+	code    uint16 // 0 for transport errors
+	err     string // "" when the status is 2xx/3xx
+}
 
 // recorder folds results into counters and histograms as they arrive, so a
 // step's memory does not grow with its request count. Only record runs per
-// result; it is called from one goroutine.
+// result; it is called from one goroutine at a time. A step keeps one
+// recorder per group of workers and merges them when it ends.
 type recorder struct {
 	start    time.Time
 	target   int
-	interval time.Duration // between scheduled sends, as vegeta's pacer computes it
+	interval time.Duration // between scheduled sends, as vegeta's pacer computes it; 0 when unpaced
 
 	// cutoff (ns since start) drops results that ended after an interruption:
 	// they were aborted by it, and their errors and latencies are ours.
@@ -40,10 +49,12 @@ func newRecorder(s Step, start time.Time) *recorder {
 	r := &recorder{
 		start:    start,
 		target:   s.Rate,
-		interval: time.Second / time.Duration(s.Rate),
 		latency:  newLatencyStats(),
 		errors:   errorCounts{},
 		timeline: newTimeline(s.Duration),
+	}
+	if s.Rate > 0 {
+		r.interval = time.Second / time.Duration(s.Rate)
 	}
 	r.cutoff.Store(math.MaxInt64)
 	return r
@@ -51,22 +62,23 @@ func newRecorder(s Step, start time.Time) *recorder {
 
 func (r *recorder) cutOff(elapsed time.Duration) { r.cutoff.Store(int64(elapsed)) }
 
-func (r *recorder) record(res *vegeta.Result) {
-	sent := res.Timestamp.Sub(r.start)
-	end := sent + res.Latency
+// record counts h unless it ended after an interruption, and tells which.
+func (r *recorder) record(h *hit) bool {
+	sent := h.sent
+	end := sent + h.latency
 	if int64(end) > r.cutoff.Load() {
-		return
+		return false
 	}
-	us := clampUS(res.Latency.Microseconds())
-	failed := res.Code < 200 || res.Code >= 400
+	us := clampUS(h.latency.Microseconds())
+	failed := h.code < 200 || h.code >= 400
 
 	r.latency.record(us)
 	r.timeline.record(sent, us, failed)
-	if int(res.Code) < len(r.codes) {
-		r.codes[res.Code]++
+	if int(h.code) < len(r.codes) {
+		r.codes[h.code]++
 	}
-	if res.Error != "" {
-		r.errors.add(res.Error)
+	if h.err != "" {
+		r.errors.add(h.err, 1)
 	}
 	if failed {
 		r.failed.Add(1)
@@ -78,7 +90,28 @@ func (r *recorder) record(res *vegeta.Result) {
 	r.lastSent = max(r.lastSent, sent)
 	r.lastEnd = max(r.lastEnd, end)
 	// vegeta's pacer schedules request n (0-based) at (n+1) intervals.
-	r.maxLag = max(r.maxLag, sent-time.Duration(res.Seq+1)*r.interval)
+	if r.interval > 0 {
+		r.maxLag = max(r.maxLag, sent-time.Duration(h.seq+1)*r.interval)
+	}
+	return true
+}
+
+// merge adds what o recorded. o must be done recording.
+func (r *recorder) merge(o *recorder) {
+	r.requests.Add(o.requests.Load())
+	r.failed.Add(o.failed.Load())
+	r.succeeded += o.succeeded
+	r.latency.merge(&o.latency)
+	r.timeline.merge(o.timeline)
+	for code, n := range o.codes {
+		r.codes[code] += n
+	}
+	for text, n := range o.errors {
+		r.errors.add(text, n)
+	}
+	r.lastSent = max(r.lastSent, o.lastSent)
+	r.lastEnd = max(r.lastEnd, o.lastEnd)
+	r.maxLag = max(r.maxLag, o.maxLag)
 }
 
 // result builds the step's result. An interrupted step is measured up to the
@@ -117,7 +150,8 @@ func (r *recorder) result(connections int, interrupted bool) *StepResult {
 	if requests > 0 {
 		res.Success = float64(r.succeeded) / float64(requests)
 	}
-	if !interrupted || requests > 0 {
+	// An unpaced step has no target to fall short of.
+	if r.target > 0 && (!interrupted || requests > 0) {
 		res.LoadgenSaturated, res.Saturation = saturation(r.target, res.AchievedRate, r.maxLag, connections)
 	}
 	return res

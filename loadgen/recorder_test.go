@@ -6,8 +6,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	vegeta "github.com/tsenart/vegeta/v12/lib"
 )
 
 // sample describes one synthetic vegeta result relative to step start.
@@ -26,9 +24,7 @@ func record(s Step, samples []sample, cutoff time.Duration) *recorder {
 		rec.cutOff(cutoff)
 	}
 	for _, x := range samples {
-		rec.record(&vegeta.Result{
-			Seq: x.seq, Timestamp: start.Add(x.sent), Latency: x.latency, Code: x.code, Error: x.err,
-		})
+		rec.record(&hit{seq: x.seq, sent: x.sent, latency: x.latency, code: x.code, err: x.err})
 	}
 	return rec
 }
@@ -221,9 +217,9 @@ func TestErrorKey(t *testing.T) {
 func TestErrorCountsBounded(t *testing.T) {
 	e := errorCounts{}
 	for i := range 3 * maxErrorKinds {
-		e.add(fmt.Sprintf("599 reason %d", i))
+		e.add(fmt.Sprintf("599 reason %d", i), 1)
 	}
-	e.add("599 reason 0")
+	e.add("599 reason 0", 1)
 	if len(e) != maxErrorKinds+1 || e[otherErrors] != 2*maxErrorKinds || e["599 reason 0"] != 2 {
 		t.Errorf("%d kinds, %d other, %d of the first", len(e), e[otherErrors], e["599 reason 0"])
 	}
@@ -233,17 +229,17 @@ func BenchmarkRecord(b *testing.B) {
 	const rate = 100_000
 	s := Step{Rate: rate, Duration: 10 * time.Second}
 	start := time.Now()
-	results := make([]vegeta.Result, 4096)
+	results := make([]hit, 4096)
 	for i := range results {
 		code := uint16(200)
 		if i%100 == 0 {
 			code = 502
 		}
-		results[i] = vegeta.Result{
-			Seq:       uint64(i),
-			Timestamp: start.Add(time.Duration(i+1) * time.Second / rate * 200), // spread over the 10 s
-			Latency:   time.Duration(50+i%2000) * time.Microsecond,
-			Code:      code,
+		results[i] = hit{
+			seq:     uint64(i),
+			sent:    time.Duration(i+1) * time.Second / rate * 200, // spread over the 10 s
+			latency: time.Duration(50+i%2000) * time.Microsecond,
+			code:    code,
 		}
 	}
 	rec := newRecorder(s, start)

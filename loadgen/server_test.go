@@ -16,7 +16,7 @@ type server struct {
 	peak     atomic.Int64 // most requests handled at once
 }
 
-func newServer(t *testing.T, h http.HandlerFunc) *server {
+func newServer(t *testing.T, h http.HandlerFunc, configure ...func(*http.Server)) *server {
 	t.Helper()
 	s := &server{}
 	ts := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -30,6 +30,9 @@ func newServer(t *testing.T, h http.HandlerFunc) *server {
 		if st == http.StateNew {
 			s.accepted.Add(1)
 		}
+	}
+	for _, f := range configure {
+		f(ts.Config)
 	}
 	ts.Start()
 	t.Cleanup(ts.Close)

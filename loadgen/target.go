@@ -10,6 +10,7 @@ package loadgen
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"net/netip"
 	"net/url"
@@ -34,8 +35,19 @@ type Config struct {
 
 // Step is one open-model load level.
 type Step struct {
-	Rate     int           // requests per second, constant pacer
+	// Rate is requests per second on a constant pacer. 0 means as fast as
+	// the connections allow: each connection sends its next request as soon
+	// as the previous answer is in (a closed model, for measuring the
+	// ceiling of a target or of the load generator itself, never for
+	// latency at a given load).
+	Rate     int
 	Duration time.Duration // how long the pacer keeps sending
+
+	// Raw, if set, also receives every recorded request as a vegeta Result
+	// in vegeta's gob encoding, the format of `vegeta attack` output, so that
+	// `vegeta report` and `vegeta plot` read it. Encoding costs CPU on the
+	// load generator's side; a step that cannot keep up shows as saturated.
+	Raw io.Writer
 }
 
 // DefaultTimeout is the per-request timeout when Config.Timeout is zero.
@@ -89,8 +101,8 @@ func (c Config) timeout() time.Duration {
 }
 
 func (s Step) validate() error {
-	if s.Rate <= 0 || s.Rate > MaxRate {
-		return fmt.Errorf("loadgen: step rate must be in 1..%d requests/s, got %d", MaxRate, s.Rate)
+	if s.Rate < 0 || s.Rate > MaxRate {
+		return fmt.Errorf("loadgen: step rate must be in 0..%d requests/s (0: as fast as possible), got %d", MaxRate, s.Rate)
 	}
 	if s.Duration <= 0 {
 		return fmt.Errorf("loadgen: step duration must be > 0, got %s", s.Duration)

@@ -50,3 +50,19 @@ func (t timeline) seconds(n int) []Second {
 	}
 	return out
 }
+
+// merge adds o's seconds to t's; both cover the same step.
+func (t timeline) merge(o timeline) {
+	for i := range min(len(t), len(o)) {
+		b, ob := &t[i], &o[i]
+		b.requests += ob.requests
+		b.errors += ob.errors
+		if ob.hist == nil {
+			continue
+		}
+		if b.hist == nil {
+			b.hist = newLatencyHistogram(timelineDigits)
+		}
+		b.hist.Merge(ob.hist)
+	}
+}

@@ -15,7 +15,7 @@ import (
 )
 
 func newCompare(g *globals) *cobra.Command {
-	var resultsDir string
+	var resultsDir, rawDir string
 	var skipVerify, writeRep bool
 	cmd := &cobra.Command{
 		Use:   "compare [scenario.yaml...]",
@@ -68,7 +68,7 @@ Without arguments it runs scenarios/default.yaml.`,
 			for _, sc := range scs {
 				disp := newDisplay(out)
 				res, path, err := lab.Compare(ctx, e, sc, lab.Options{
-					Root: root, ResultsDir: resultsDir, Version: toolVersion(root), Observer: disp.observe, SkipVerify: skipVerify,
+					Root: root, ResultsDir: resultsDir, RawDir: rawDir, Version: toolVersion(root), Observer: disp.observe, SkipVerify: skipVerify,
 				})
 				disp.done()
 				if res != nil && path != "" {
@@ -101,6 +101,7 @@ Without arguments it runs scenarios/default.yaml.`,
 	cmd.Flags().StringVar(&resultsDir, "results-dir", "", "where results files go (default: <root>/results)")
 	cmd.Flags().BoolVar(&skipVerify, "skip-verify", false, "measure proxies without checking them against the conformance suite first")
 	cmd.Flags().BoolVar(&writeRep, "report", false, "also write the report (proxylab report) of each results file")
+	cmd.Flags().StringVar(&rawDir, "raw", "", "also write every step's results in vegeta's encoding to DIR/<scenario>-<run>-<proxy>-r<rep>-s<step>.gob")
 	return cmd
 }
 

@@ -1,0 +1,81 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	vegeta "github.com/tsenart/vegeta/v12/lib"
+)
+
+// TestAttackRaw runs `proxylab attack --raw` against a real server and reads
+// the file back with vegeta's own decoder, as `vegeta report` would.
+func TestAttackRaw(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "hello") }))
+	defer srv.Close()
+	raw := filepath.Join(t.TempDir(), "results.bin")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	out, err := proxylab(ctx, "attack", srv.URL+"/", "--rate", "200", "--duration", "1s", "--connections", "4", "--raw", raw).CombinedOutput()
+	if err != nil {
+		t.Fatalf("attack: %v\n%s", err, out)
+	}
+	for _, want := range []string{"achieved_rate:", "success:       1.0000", "status_codes:  map[200:"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	f, err := os.Open(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	dec := vegeta.DecoderFor(f)
+	if dec == nil {
+		t.Fatal("vegeta does not recognise the --raw file")
+	}
+	var m vegeta.Metrics
+	for {
+		var r vegeta.Result
+		if err := dec.Decode(&r); errors.Is(err, io.EOF) {
+			break
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		m.Add(&r)
+	}
+	m.Close()
+	if m.Requests < 100 || m.Success != 1 || m.BytesIn.Mean != 5 {
+		t.Errorf("raw file: %d requests, success %v, %v bytes in per request", m.Requests, m.Success, m.BytesIn.Mean)
+	}
+}
+
+func TestAttackRefuses(t *testing.T) {
+	cases := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"not loopback", []string{"http://10.1.2.3/"}, "outside 127.0.0.0/8"},
+		{"bad header", []string{"http://127.0.0.1:1/", "--header", "NoColon"}, `--header "NoColon"`},
+		{"negative body", []string{"http://127.0.0.1:1/", "--body-bytes", "-1"}, "--body-bytes must be >= 0"},
+		{"negative rate", []string{"http://127.0.0.1:1/", "--rate", "-1"}, "rate must be in 0.."},
+		{"raw in a missing folder", []string{"http://127.0.0.1:1/", "--raw", "/nonexistent/dir/x.bin"}, "--raw"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			out, err := proxylab(context.Background(), append([]string{"attack"}, tc.args...)...).CombinedOutput()
+			var ee interface{ ExitCode() int }
+			if !errors.As(err, &ee) || ee.ExitCode() != 2 || !strings.Contains(string(out), tc.want) {
+				t.Errorf("err %v, output %q; want exit 2 and %q", err, out, tc.want)
+			}
+		})
+	}
+}

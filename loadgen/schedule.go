@@ -1,0 +1,92 @@
+package loadgen
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+
+	vegeta "github.com/tsenart/vegeta/v12/lib"
+)
+
+// schedule hands out a step's hits in vegeta's order and at vegeta's times:
+// hit n goes out when the pacer says, given n hits before it, and none is
+// due after the step's duration. Any idle worker claims the next hit, so no
+// single pacing goroutine sits between the pacer and the sockets (vegeta's
+// one ticker goroutine and its two channel hand-offs per hit were the
+// ceiling of its attacker), while a hit still waits when every connection is
+// busy, and is then sent late, as with vegeta; the lag is what flags the step
+// as saturated.
+type schedule struct {
+	pacer    vegeta.Pacer
+	start    time.Time
+	duration time.Duration
+
+	hits    atomic.Uint64 // claimed, for the pacer
+	stopped atomic.Bool
+	stop    chan struct{} // closed by halt
+
+	// Sequence numbers are given at send time, together with the send
+	// time, under one lock, as vegeta does: then ordering results by seq
+	// orders them by time too, which vegeta plot requires.
+	sendMu sync.Mutex
+	seq    uint64
+}
+
+func newSchedule(rate int, d time.Duration, start time.Time) *schedule {
+	return &schedule{
+		// Freq 0 is vegeta's infinite rate: every hit is due at once.
+		pacer:    vegeta.ConstantPacer{Freq: rate, Per: time.Second},
+		start:    start,
+		duration: d,
+		stop:     make(chan struct{}),
+	}
+}
+
+// next claims the next hit at now (since start) and returns when it is due.
+// ok is false once the step is over.
+func (s *schedule) next(now time.Duration) (due time.Duration, ok bool) {
+	if s.stopped.Load() {
+		return 0, false
+	}
+	wait, stop := s.pacer.Pace(now, s.hits.Add(1)-1)
+	due = now + max(wait, 0)
+	if stop || due > s.duration {
+		return 0, false
+	}
+	return due, true
+}
+
+// send numbers a hit that is about to be sent and stamps its send time.
+func (s *schedule) send() (seq uint64, sent time.Duration) {
+	s.sendMu.Lock()
+	sent = time.Since(s.start)
+	seq = s.seq
+	s.seq++
+	s.sendMu.Unlock()
+	return seq, sent
+}
+
+// halt ends the step early: no hit is handed out after it, and workers
+// waiting for a hit's time wake up.
+func (s *schedule) halt() {
+	if s.stopped.CompareAndSwap(false, true) {
+		close(s.stop)
+	}
+}
+
+// waitUntil sleeps until due (since start) and reports false when the step
+// was halted first.
+func (s *schedule) waitUntil(due time.Duration, t *time.Timer) bool {
+	d := due - time.Since(s.start)
+	if d <= 0 {
+		return !s.stopped.Load()
+	}
+	t.Reset(d)
+	select {
+	case <-t.C:
+		return true
+	case <-s.stop:
+		t.Stop()
+		return false
+	}
+}

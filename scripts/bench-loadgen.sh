@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# Compares the lab's load generator with wrk at maximum rate against the
+# same upstream: the upstream pinned to one CPU, each load generator in turn
+# pinned to another, same connections and duration, A B A B so that drift of
+# a shared machine hits both alike. Prints ours/wrk per pair and the median.
+#
+# The upstream listens on an ephemeral port, so the bench never collides
+# with the lab's fixed ports. Everything it starts is stopped on exit,
+# Ctrl-C included.
+#
+# Environment: PAIRS (5), DURATION (10s), CONNECTIONS (64),
+# LOADGEN_CPU (0), UPSTREAM_CPU (1), PROXYLAB (a proxylab binary to use
+# instead of building one from this checkout).
+set -euo pipefail
+
+PAIRS=${PAIRS:-5}
+DURATION=${DURATION:-10s}
+CONNECTIONS=${CONNECTIONS:-64}
+LOADGEN_CPU=${LOADGEN_CPU:-0}
+UPSTREAM_CPU=${UPSTREAM_CPU:-1}
+
+die() { printf 'bench-loadgen: %s\n' "$*" >&2; exit 1; }
+
+[[ $DURATION =~ ^[1-9][0-9]*s$ ]] || die "DURATION must be whole seconds such as 10s, got $DURATION"
+[[ $PAIRS =~ ^[1-9][0-9]*$ ]] || die "PAIRS must be a positive number, got $PAIRS"
+
+for tool in wrk taskset go awk; do
+	command -v "$tool" >/dev/null || die "needs $tool (wrk: apt-get install wrk)"
+done
+[ "$(nproc)" -ge 2 ] || die "needs 2 CPUs: one for the upstream, one for the load generators"
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+tmp=$(mktemp -d /tmp/proxylab-bench-loadgen.XXXXXX)
+pids=()
+cleanup() {
+	for p in "${pids[@]}"; do
+		kill "$p" 2>/dev/null || true
+	done
+	for p in "${pids[@]}"; do
+		wait "$p" 2>/dev/null || true
+	done
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# run CMD...: runs one load generator in the background and waits for it, so
+# that a signal reaches the trap at once instead of after the run.
+run() {
+	"$@" >"$tmp/out" 2>&1 &
+	pids+=($!)
+	local rc=0
+	wait $! || rc=$?
+	[ "$rc" -eq 0 ] || { cat "$tmp/out" >&2; die "$1 ... failed (exit $rc)"; }
+}
+
+(cd "$root" && go build -o "$tmp/upstream" ./upstream)
+ours=${PROXYLAB:-}
+if [ -z "$ours" ]; then
+	(cd "$root" && go build -o "$tmp/proxylab" ./cmd/proxylab)
+	ours=$tmp/proxylab
+fi
+
+: >"$tmp/upstream.log"
+LISTEN_ADDR=127.0.0.1:0 taskset -c "$UPSTREAM_CPU" "$tmp/upstream" 2>"$tmp/upstream.log" &
+pids+=($!)
+addr=
+for _ in $(seq 100); do
+	addr=$(sed -n 's/.* listen=\([^ ]*\).*/\1/p' "$tmp/upstream.log")
+	[ -n "$addr" ] && break
+	kill -0 "${pids[0]}" 2>/dev/null || { cat "$tmp/upstream.log" >&2; die "upstream exited"; }
+	sleep 0.1
+done
+[ -n "$addr" ] || die "upstream did not report its address"
+url=http://$addr/
+
+# The upstream's CPU use during a run tells which side limited it: near 100%
+# the upstream was the bottleneck, and the ratio says that both load
+# generators reached its ceiling.
+hz=$(getconf CLK_TCK)
+upstream_ticks() { awk '{print $14 + $15}' "/proc/${pids[0]}/stat"; }
+# Both set rate; they run in this shell, not in a $(...), so that the trap
+# knows every process to stop.
+ours_run() {
+	run taskset -c "$LOADGEN_CPU" "$ours" attack "$url" --rate 0 \
+		--connections "$CONNECTIONS" --duration "$1"
+	rate=$(awk '/^achieved_rate:/ {print $2}' "$tmp/out")
+}
+# wrk -t1: one event-loop thread, as ours runs on one CPU.
+wrk_run() {
+	run taskset -c "$LOADGEN_CPU" wrk -t1 -c"$CONNECTIONS" -d"$1" "$url"
+	rate=$(awk '/^Requests\/sec:/ {print $2}' "$tmp/out")
+}
+seconds=${DURATION%s}
+
+echo "upstream $url on CPU $UPSTREAM_CPU; load generators on CPU $LOADGEN_CPU;" \
+	"$CONNECTIONS connections, $DURATION per run, $PAIRS pairs"
+# A first, unmeasured round grows the upstream's pools and heap, so that the
+# first measured run does not pay for them.
+ours_run 2s
+wrk_run 2s
+printf '%-5s %12s %8s %12s %8s %8s\n' pair ours_req/s up_cpu wrk_req/s up_cpu ratio
+ratios=()
+for i in $(seq "$PAIRS"); do
+	t0=$(upstream_ticks)
+	ours_run "$DURATION"
+	a=$rate
+	t1=$(upstream_ticks)
+	wrk_run "$DURATION"
+	b=$rate
+	t2=$(upstream_ticks)
+	[ -n "$a" ] && [ -n "$b" ] || die "could not read the request rates of pair $i"
+	r=$(awk -v a="$a" -v b="$b" 'BEGIN {printf "%.3f", a / b}')
+	ratios+=("$r")
+	printf '%-5s %12.0f %7.0f%% %12.0f %7.0f%% %8s\n' "$i" "$a" \
+		"$(awk -v t=$((t1 - t0)) -v hz="$hz" -v s="$seconds" 'BEGIN {print 100 * t / hz / s}')" "$b" \
+		"$(awk -v t=$((t2 - t1)) -v hz="$hz" -v s="$seconds" 'BEGIN {print 100 * t / hz / s}')" "$r"
+done
+median=$(printf '%s\n' "${ratios[@]}" | sort -g | awk '{v[NR] = $1} END {
+	if (NR % 2) print v[(NR + 1) / 2]; else printf "%.3f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }')
+echo "median ours/wrk: $median"

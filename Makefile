@@ -88,6 +88,7 @@ bench:
 ## bench-loadgen: our load generator vs wrk at maximum rate, same upstream and CPUs, A B A B;
 ## prints ours/wrk per pair and the median (PAIRS, DURATION, CONNECTIONS override the defaults)
 bench-loadgen:
+	@scripts/setup.sh --wrk
 	@scripts/bench-loadgen.sh
 
 ## cleanup: remove containers a crashed run left behind and images of earlier builds

@@ -11,13 +11,17 @@ set -euo pipefail
 # --test: also what `make test` needs beyond running the lab.
 # --nginx: also nginx, whose binary the nginx baseline row packs into an
 # image (`make compare` passes it when the scenario names nginx).
+# --wrk: also wrk, the reference `make bench-loadgen` measures the lab's load
+# generator against.
 FOR_TEST=0
 NEED_NGINX=0
+NEED_WRK=0
 for arg in "$@"; do
 	case $arg in
 	--test) FOR_TEST=1 NEED_NGINX=1 ;;
 	--nginx) NEED_NGINX=1 ;;
-	*) printf 'setup: unknown option %s (use --test or --nginx)\n' "$arg" >&2; exit 2 ;;
+	--wrk) NEED_WRK=1 ;;
+	*) printf 'setup: unknown option %s (use --test, --nginx or --wrk)\n' "$arg" >&2; exit 2 ;;
 	esac
 done
 
@@ -94,6 +98,16 @@ if [ "$NEED_NGINX" = 1 ] && ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sb
 	privileged env DEBIAN_FRONTEND=noninteractive apt-get update -qq &&
 		privileged env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx >/dev/null ||
 		die "apt-get install nginx failed"
+fi
+
+# --- wrk (--wrk): the reference of make bench-loadgen ------------------------
+if [ "$NEED_WRK" = 1 ] && ! command -v wrk >/dev/null 2>&1; then
+	command -v apt-get >/dev/null 2>&1 ||
+		die "make bench-loadgen needs wrk: install it with your package manager"
+	say "installing Debian's wrk (the reference make bench-loadgen compares the load generator with)"
+	privileged env DEBIAN_FRONTEND=noninteractive apt-get update -qq &&
+		privileged env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null ||
+		die "apt-get install wrk failed"
 fi
 
 # --- Docker engine ------------------------------------------------------------

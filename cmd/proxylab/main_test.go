@@ -103,28 +103,34 @@ func assertNoContainers(t *testing.T, e *lab.Engine, runID string) {
 	}
 }
 
-func TestCompareSmoke(t *testing.T) {
+// compare runs proxylab compare with args to its end, which must be a
+// success, and checks what every finished run owes: one results file that
+// the schema accepts, and none of the run's containers left.
+func compare(t *testing.T, timeout time.Duration, args ...string) (res *lab.Results, path, out string) {
+	t.Helper()
 	e := requireDocker(t)
 	dir := t.TempDir()
-	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	cmd := proxylab(ctx, "compare", "scenarios/smoke.yaml", "--results-dir", dir, "--report")
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("proxylab compare: %v\n%s", err, out.String())
-	}
-	path := onlyResultsFile(t, dir)
-	checkSchema(t, path)
-	res, err := lab.ReadResults(path)
+	b, err := proxylab(ctx, append([]string{"compare", "--results-dir", dir}, args...)...).CombinedOutput()
 	if err != nil {
+		t.Fatalf("proxylab compare: %v\n%s", err, b)
+	}
+	path = onlyResultsFile(t, dir)
+	checkSchema(t, path)
+	if res, err = lab.ReadResults(path); err != nil {
 		t.Fatal(err)
 	}
 	assertNoContainers(t, e, res.RunID)
+	return res, path, string(b)
+}
+
+func TestCompareSmoke(t *testing.T) {
+	res, path, out := compare(t, 8*time.Minute, "scenarios/smoke.yaml", "--report")
 
 	report := filepath.Join(strings.TrimSuffix(path, ".json"), "report.md")
-	if !strings.Contains(out.String(), "report: "+report) {
-		t.Errorf("output does not name the report %s:\n%s", report, out.String())
+	if !strings.Contains(out, "report: "+report) {
+		t.Errorf("output does not name the report %s:\n%s", report, out)
 	}
 	if md, err := os.ReadFile(report); err != nil || !strings.Contains(string(md), "no interval can be given") {
 		t.Errorf("report of a one-repetition run: %v; it must say that no interval can be given:\n%s", err, md)
@@ -139,8 +145,8 @@ func TestCompareSmoke(t *testing.T) {
 	if !res.Complete || res.StopReason != "" {
 		t.Errorf("complete = %v (%q), want a complete run", res.Complete, res.StopReason)
 	}
-	if !strings.Contains(out.String(), path) {
-		t.Errorf("output does not name the results file %s:\n%s", path, out.String())
+	if !strings.Contains(out, path) {
+		t.Errorf("output does not name the results file %s:\n%s", path, out)
 	}
 	if len(res.Proxies) == 0 {
 		t.Fatal("no proxies in results")
@@ -230,28 +236,13 @@ func TestReportCommand(t *testing.T) {
 // probe as a step, name what the search found and why it stopped, and give
 // the baselines rows of the same shape.
 func TestCompareSearchWithBaselines(t *testing.T) {
-	e := requireDocker(t)
+	requireDocker(t)
 	if _, err := lab.NginxBinary(); err != nil {
 		t.Skipf("host lacks nginx: %v", err)
 	}
-	dir := t.TempDir()
-	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
-	defer cancel()
-	cmd := proxylab(ctx, "compare", "cmd/proxylab/testdata/search.yaml", "--results-dir", dir)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("proxylab compare: %v\n%s", err, out.String())
-	}
-	path := onlyResultsFile(t, dir)
-	checkSchema(t, path)
-	res, err := lab.ReadResults(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	assertNoContainers(t, e, res.RunID)
+	res, path, out := compare(t, 8*time.Minute, "cmd/proxylab/testdata/search.yaml")
 	if !res.Complete {
-		t.Fatalf("incomplete run: %s\n%s", res.StopReason, out.String())
+		t.Fatalf("incomplete run: %s\n%s", res.StopReason, out)
 	}
 	if v := res.Toolchains["nginx"]; !strings.HasPrefix(v, "nginx/") {
 		t.Errorf("toolchains nginx = %q, want nginx -v's version", v)
@@ -331,8 +322,8 @@ func TestCompareSearchWithBaselines(t *testing.T) {
 		}
 	}
 	for _, s := range []string{"nginx repetition 1: highest rate", ">= 400/s after 3 probes, stopped by max", "nginx: baseline, not a lab proxy", "direct: baseline, no proxy"} {
-		if !strings.Contains(out.String(), s) {
-			t.Errorf("output lacks %q:\n%s", s, out.String())
+		if !strings.Contains(out, s) {
+			t.Errorf("output lacks %q:\n%s", s, out)
 		}
 	}
 }
@@ -540,26 +531,12 @@ func TestCompareRefusesNonConformantProxy(t *testing.T) {
 // accept count for the proxy process must equal the requests sent, and the
 // perf buffer must account for every event.
 func TestCompareCountsWithProbes(t *testing.T) {
-	e := requireDocker(t)
+	requireDocker(t)
 	if os.Geteuid() != 0 {
 		t.Skip("host lacks the capability: eBPF probes need root")
 	}
-	dir := t.TempDir()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
 	// The smoke test covers verification; this one is about the probes.
-	cmd := proxylab(ctx, "compare", "cmd/proxylab/testdata/probes.yaml", "--results-dir", dir, "--skip-verify")
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("proxylab compare: %v\n%s", err, out)
-	}
-	path := onlyResultsFile(t, dir)
-	checkSchema(t, path)
-	res, err := lab.ReadResults(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	assertNoContainers(t, e, res.RunID)
+	res, _, out := compare(t, 5*time.Minute, "cmd/proxylab/testdata/probes.yaml", "--skip-verify")
 	if res.Probes == nil || res.Probes.Mode == "" {
 		t.Fatalf("results do not say how the probes were attached: %+v", res.Probes)
 	}
@@ -579,7 +556,7 @@ func TestCompareCountsWithProbes(t *testing.T) {
 	if c.Attempted != c.Received+c.Failed {
 		t.Errorf("perf buffer does not add up: attempted %d, received %d, failed %d", c.Attempted, c.Received, c.Failed)
 	}
-	if !strings.Contains(string(out), "eBPF probes ("+res.Probes.Mode+" mode)") {
+	if !strings.Contains(out, "eBPF probes ("+res.Probes.Mode+" mode)") {
 		t.Errorf("table does not report the probes:\n%s", out)
 	}
 }

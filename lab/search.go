@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/proxylab/proxylab/loadgen"
 	"github.com/proxylab/proxylab/scenarios"
 )
 
@@ -126,9 +127,11 @@ func closeEnough(lo, hi int) bool {
 }
 
 // judge decides whether a measured step meets the search's objective. A
-// step the load generator could not deliver never passes, and counts as the
-// load generator's failure even when the SLO was missed too: its latencies
-// were measured under a load other than the target.
+// step whose rate was not delivered never passes: its latencies were
+// measured under a load other than the target. It counts as the load
+// generator's failure when requests went out late with a connection free,
+// and as the proxy's when every connection was busy, for then the target's
+// latency at this rate exceeded what the scenario's connections carry.
 func judge(st *Step, s *scenarios.Search) probeOutcome {
 	slo := s.SLOP99.D()
 	p99 := time.Duration(st.Latency.P99) * time.Microsecond
@@ -143,6 +146,15 @@ func judge(st *Step, s *scenarios.Search) probeOutcome {
 		missed = append(missed, "no request was answered")
 	}
 	switch {
+	case st.LoadgenSaturated && st.SaturationCause == loadgen.SaturatedConnections:
+		r := "the rate was not delivered: " + st.Saturation
+		if len(missed) > 0 {
+			r += "; " + strings.Join(missed, ", ")
+		}
+		if res := st.Resources; res != nil && !res.NoProxy && st.Duration > 0 {
+			r += fmt.Sprintf(" (the proxy used %.2f CPU s in %.1f s)", res.ProxyCPUSeconds, st.Duration)
+		}
+		return probeOutcome{reason: r}
 	case st.LoadgenSaturated:
 		r := "the load generator could not deliver the rate: " + st.Saturation
 		if st.Resources != nil && st.Duration > 0 {

@@ -136,6 +136,14 @@ func TestJudge(t *testing.T) {
 		}(), false, false, "p99 12.00ms is above the SLO of 10ms (the proxy used 1.37 CPU s in 3.0 s)"},
 		{"load generator short", step(100, 1, true), false, true, "could not deliver the rate: achieved 80.0/s of 100/s (it used 2.90 CPU s in 3.0 s)"},
 		{"short and slow", step(20000, 1, true), false, true, "; p99 20.00ms is above"},
+		// Every connection busy is the target's limit, not the load
+		// generator's: the search stops at the proxy.
+		{"connections busy", func() *Step {
+			st := step(9000, 1, true)
+			st.SaturationCause = loadgen.SaturatedConnections
+			st.Resources = &Resources{ProxyCPUSeconds: 2.8, ProxyPeakRSSBytes: 1}
+			return st
+		}(), false, false, "the rate was not delivered: achieved 80.0/s of 100/s (the proxy used 2.80 CPU s in 3.0 s)"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -30,8 +30,8 @@ func PrintTable(w io.Writer, r *Results) {
 	}
 	for _, p := range r.Proxies {
 		for _, s := range p.Summary {
-			// * marks a row the load generator could not deliver: it
-			// measures the load generator, so no verdict may rest on it.
+			// * marks a row whose rate was not delivered: it is no
+			// measurement at that rate, so no verdict may rest on it.
 			mark := ""
 			if s.Saturated > 0 {
 				mark = "*"
@@ -70,7 +70,7 @@ func PrintTable(w io.Writer, r *Results) {
 			}
 		}
 		if len(short) > 0 {
-			notes = append(notes, fmt.Sprintf("* %s: the load generator fell short of %s; those rows measure the load generator, not the proxy",
+			notes = append(notes, fmt.Sprintf("* %s: the target rate was not delivered at %s (the step's saturation says why: every connection busy, or the load generator short of CPU); those rows are no measurement at their rate",
 				p.Name, strings.Join(short, ", ")))
 		}
 		for _, s := range p.Summary {

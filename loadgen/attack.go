@@ -144,6 +144,9 @@ func (g *Generator) work(c *conn, sched *schedule, gr *group, raw *rawWriter) {
 		if !ok {
 			return
 		}
+		// A hit already due when claimed waited for this worker: every
+		// connection was busy until now.
+		claimed := max(due, now)
 		if due > now && !sched.waitUntil(due, timer) {
 			return
 		}
@@ -151,7 +154,8 @@ func (g *Generator) work(c *conn, sched *schedule, gr *group, raw *rawWriter) {
 		code, bodyBytes, err := c.exchange(g, sent)
 		now = time.Since(sched.start)
 
-		h := hit{seq: seq, sent: sent, latency: now - sent, code: uint16(code)}
+		h := hit{seq: seq, sent: sent, latency: now - sent, code: uint16(code),
+			waited: claimed - due, delayed: max(sent-claimed, 0)}
 		switch {
 		case err != nil:
 			h.code = 0

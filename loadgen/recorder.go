@@ -13,6 +13,11 @@ type hit struct {
 	seq     uint64
 	sent    time.Duration // since step start
 	latency time.Duration
+	// waited is how long the hit was due before a worker was free to claim
+	// it (every connection busy); delayed, how late it went out after it
+	// was both due and claimed (the load generator's own slowness).
+	waited  time.Duration
+	delayed time.Duration
 	code    uint16 // 0 for transport errors
 	err     string // "" when the status is 2xx/3xx
 }
@@ -43,6 +48,8 @@ type recorder struct {
 	lastSent time.Duration // since start
 	lastEnd  time.Duration // since start
 	maxLag   time.Duration // worst start of a request behind its scheduled slot
+	maxWait  time.Duration // worst wait of a due request for a free connection
+	maxDelay time.Duration // worst delay of a due, claimed request before it went out
 }
 
 func newRecorder(s Step, start time.Time) *recorder {
@@ -93,6 +100,8 @@ func (r *recorder) record(h *hit) bool {
 	if r.interval > 0 {
 		r.maxLag = max(r.maxLag, sent-time.Duration(h.seq+1)*r.interval)
 	}
+	r.maxWait = max(r.maxWait, h.waited)
+	r.maxDelay = max(r.maxDelay, h.delayed)
 	return true
 }
 
@@ -112,6 +121,8 @@ func (r *recorder) merge(o *recorder) {
 	r.lastSent = max(r.lastSent, o.lastSent)
 	r.lastEnd = max(r.lastEnd, o.lastEnd)
 	r.maxLag = max(r.maxLag, o.maxLag)
+	r.maxWait = max(r.maxWait, o.maxWait)
+	r.maxDelay = max(r.maxDelay, o.maxDelay)
 }
 
 // result builds the step's result. An interrupted step is measured up to the
@@ -152,7 +163,8 @@ func (r *recorder) result(connections int, interrupted bool) *StepResult {
 	}
 	// An unpaced step has no target to fall short of.
 	if r.target > 0 && (!interrupted || requests > 0) {
-		res.LoadgenSaturated, res.Saturation = saturation(r.target, res.AchievedRate, r.maxLag, connections)
+		res.LoadgenSaturated, res.SaturationCause, res.Saturation = saturation(r.target, res.AchievedRate,
+			lateness{lag: r.maxLag, wait: r.maxWait, delay: r.maxDelay}, connections)
 	}
 	return res
 }

@@ -174,21 +174,25 @@ func TestSaturation(t *testing.T) {
 	cases := []struct {
 		name     string
 		achieved float64
-		lag      time.Duration
+		late     lateness
 		want     bool
+		cause    string
 		text     []string
 	}{
-		{"on target", 1000, 0, false, nil},
-		{"just inside", 950, MaxSendLag, false, nil},
-		{"rate short", 902.3, 0, true, []string{"achieved 902.3/s of 1000/s (90.2%)", "could not keep the rate"}},
-		{"stalled", 1000, 2 * time.Second, true, []string{"2s behind schedule", "all 8 connections busy"}},
-		{"both", 10, time.Second, true, []string{"(1.0%)", "1s behind schedule", "; "}},
+		{"on target", 1000, lateness{}, false, "", nil},
+		{"just inside", 950, lateness{lag: MaxSendLag, wait: MaxSendLag}, false, "", nil},
+		{"rate short", 902.3, lateness{}, true, SaturatedLoadgen, []string{"achieved 902.3/s of 1000/s (90.2%)", "could not keep the rate"}},
+		{"connections busy", 1000, lateness{lag: 2 * time.Second, wait: 2 * time.Second, delay: time.Millisecond}, true, SaturatedConnections,
+			[]string{"2s behind schedule", "waited up to 2s for a free connection: all 8 were busy"}},
+		{"short of CPU", 1000, lateness{lag: 2 * time.Second, wait: time.Second, delay: time.Second}, true, SaturatedLoadgen,
+			[]string{"2s behind schedule", "up to 1s late with a connection free"}},
+		{"both", 10, lateness{lag: time.Second, wait: time.Second}, true, SaturatedConnections, []string{"(1.0%)", "1s behind schedule", "; "}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			got, text := saturation(1000, tc.achieved, tc.lag, 8)
-			if got != tc.want || (text == "") == tc.want {
-				t.Fatalf("saturation = %v %q, want %v", got, text, tc.want)
+			got, cause, text := saturation(1000, tc.achieved, tc.late, 8)
+			if got != tc.want || cause != tc.cause || (text == "") == tc.want {
+				t.Fatalf("saturation = %v %q %q, want %v %q", got, cause, text, tc.want, tc.cause)
 			}
 			for _, s := range tc.text {
 				if !strings.Contains(text, s) {

@@ -26,7 +26,10 @@ type StepResult struct {
 	Timeline         []Second          `json:"timeline"`             // one entry per second of the step, by send time
 	LoadgenSaturated bool              `json:"loadgen_saturated"`    // the load generator did not deliver the target rate
 	Saturation       string            `json:"saturation,omitempty"` // why LoadgenSaturated is true
-	Interrupted      bool              `json:"interrupted,omitempty"`
+	// SaturationCause says which side held the rate back: SaturatedConnections
+	// or SaturatedLoadgen; empty when the rate was delivered.
+	SaturationCause string `json:"saturation_cause,omitempty"`
+	Interrupted     bool   `json:"interrupted,omitempty"`
 }
 
 // Latency summarises request latencies in microseconds. Min, Max and Mean are
@@ -76,15 +79,49 @@ const MinAchievedRatio = 0.95
 const MaxSendLag = 100 * time.Millisecond
 
 // saturation decides whether a step failed to deliver its load and says why.
-func saturation(target int, achieved float64, lag time.Duration, connections int) (bool, string) {
+func saturation(target int, achieved float64, l lateness, connections int) (saturated bool, cause, reason string) {
 	var why []string
 	if ratio := achieved / float64(target); ratio < MinAchievedRatio {
-		why = append(why, fmt.Sprintf("achieved %.1f/s of %d/s (%.1f%%): the load generator could not keep the rate",
-			achieved, target, 100*ratio))
+		why = append(why, fmt.Sprintf("achieved %.1f/s of %d/s (%.1f%%)", achieved, target, 100*ratio))
 	}
-	if lag > MaxSendLag {
-		why = append(why, fmt.Sprintf("requests started up to %s behind schedule (all %d connections busy, or the load generator short of CPU)",
-			lag.Round(time.Millisecond), connections))
+	if l.lag > MaxSendLag {
+		why = append(why, fmt.Sprintf("requests started up to %s behind schedule", l.lag.Round(time.Millisecond)))
 	}
-	return len(why) > 0, strings.Join(why, "; ")
+	if len(why) == 0 {
+		return false, "", ""
+	}
+	// Requests that went out late although a connection was free were
+	// held back by the load generator itself; requests that found every
+	// connection busy were held back by the target's latency (at this rate
+	// it kept more requests in flight than there are connections).
+	switch {
+	case l.delay > MaxSendLag:
+		why = append(why, fmt.Sprintf("requests went out up to %s late with a connection free: the load generator was short of CPU",
+			l.delay.Round(time.Millisecond)))
+		return true, SaturatedLoadgen, strings.Join(why, "; ")
+	case l.wait > 0:
+		why = append(why, fmt.Sprintf("requests waited up to %s for a free connection: all %d were busy, so the target's latency at this rate exceeded what %d connections carry",
+			l.wait.Round(time.Millisecond), connections, connections))
+		return true, SaturatedConnections, strings.Join(why, "; ")
+	}
+	why = append(why, "the load generator could not keep the rate")
+	return true, SaturatedLoadgen, strings.Join(why, "; ")
+}
+
+// Causes of a saturated step.
+const (
+	// SaturatedConnections: every connection was busy when requests came
+	// due; the target (proxy, upstream or the host under them) was too slow
+	// for this rate over this many connections.
+	SaturatedConnections = "connections"
+	// SaturatedLoadgen: the load generator could not send in time with
+	// connections free.
+	SaturatedLoadgen = "loadgen"
+)
+
+// lateness is how far a step's requests fell behind, in parts.
+type lateness struct {
+	lag   time.Duration // behind the pacer's slot, in all
+	wait  time.Duration // waiting for a free connection
+	delay time.Duration // claimed and due, not yet sent
 }

@@ -34,7 +34,7 @@ func TestStepResultJSONKeys(t *testing.T) {
 		{
 			name:   "clean step leaves out the optional keys",
 			result: record(Step{Rate: 10, Duration: time.Second}, onSchedule(10, 10, time.Millisecond), 0).result(4, false),
-			absent: []string{"saturation", "interrupted", "errors.{text}"},
+			absent: []string{"saturation", "saturation_cause", "interrupted", "errors.{text}"},
 		},
 	}
 	for _, tc := range cases {

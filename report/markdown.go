@@ -80,7 +80,7 @@ func writeMethod(w writer, f *File) {
 		w("- **%s**\n", note)
 	}
 	w("- A figure whose runs disagree by a coefficient of variation (standard deviation / mean) above %.0f%% is flagged as noisy.\n", 100*lab.NoiseCV)
-	w("- A step where the load generator fell short of the target rate measures the load generator, not the proxy: it is marked and never enters a comparison.\n")
+	w("- A step whose target rate was not delivered (every connection busy, or the load generator short of CPU; the results file says which) is no measurement at that rate: it is marked and never enters a comparison.\n")
 	w("- Baselines (`direct`: load straight at the upstream; `nginx`) are shown for scale and never called the best.\n")
 	w("- Latency is what the load generator saw, from send to last byte, for every request including errors.\n\n")
 }
@@ -123,7 +123,7 @@ func writeWarnings(w writer, f *File) {
 		}
 		for _, s := range p.Summary {
 			if s.Saturated > 0 {
-				out = append(out, fmt.Sprintf("%s step %d: the load generator fell short of %s/s in %d of %d run(s); that row measures the load generator, not the proxy.",
+				out = append(out, fmt.Sprintf("%s step %d: the target rate %s/s was not delivered in %d of %d run(s); that row is no measurement at its rate.",
 					p.Name, s.Step, rate(s.TargetRate), s.Saturated, s.AchievedRate.N))
 			}
 			if n := lab.NoiseNote(&s); n != "" {

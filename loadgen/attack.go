@@ -140,13 +140,13 @@ func (g *Generator) work(c *conn, sched *schedule, gr *group, raw *rawWriter) {
 	timer.Stop()
 	now := time.Since(sched.start)
 	for {
-		due, ok := sched.next(now)
+		due, slot, ok := sched.claim(now)
 		if !ok {
 			return
 		}
-		// A hit already due when claimed waited for this worker: every
-		// connection was busy until now.
-		claimed := max(due, now)
+		// A hit whose slot had passed when it was claimed waited for this
+		// worker: every connection was busy until now.
+		claimed := max(slot, now)
 		if due > now && !sched.waitUntil(due, timer) {
 			return
 		}
@@ -155,7 +155,7 @@ func (g *Generator) work(c *conn, sched *schedule, gr *group, raw *rawWriter) {
 		now = time.Since(sched.start)
 
 		h := hit{seq: seq, sent: sent, latency: now - sent, code: uint16(code),
-			waited: claimed - due, delayed: max(sent-claimed, 0)}
+			waited: claimed - slot, delayed: max(sent-claimed, 0)}
 		switch {
 		case err != nil:
 			h.code = 0

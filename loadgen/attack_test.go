@@ -188,6 +188,10 @@ func TestAttackSaturatedByConnections(t *testing.T) {
 	if !strings.Contains(res.Saturation, "of 100/s (") || !strings.Contains(res.Saturation, "%)") {
 		t.Errorf("saturation = %q, want the achieved percentage of 100/s", res.Saturation)
 	}
+	// The server was too slow, not the load generator: the step must say so.
+	if res.SaturationCause != SaturatedConnections || !strings.Contains(res.Saturation, "all 2 were busy") {
+		t.Errorf("cause %q (%s), want %q", res.SaturationCause, res.Saturation, SaturatedConnections)
+	}
 	if p := srv.peak.Load(); p > 2 {
 		t.Errorf("server saw %d requests at once, want at most the 2 connections", p)
 	}

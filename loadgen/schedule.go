@@ -18,6 +18,7 @@ import (
 // as saturated.
 type schedule struct {
 	pacer    vegeta.Pacer
+	interval time.Duration // between slots; 0 when unpaced
 	start    time.Time
 	duration time.Duration
 
@@ -33,7 +34,12 @@ type schedule struct {
 }
 
 func newSchedule(rate int, d time.Duration, start time.Time) *schedule {
+	var interval time.Duration
+	if rate > 0 {
+		interval = time.Second / time.Duration(rate)
+	}
 	return &schedule{
+		interval: interval,
 		// Freq 0 is vegeta's infinite rate: every hit is due at once.
 		pacer:    vegeta.ConstantPacer{Freq: rate, Per: time.Second},
 		start:    start,
@@ -42,18 +48,23 @@ func newSchedule(rate int, d time.Duration, start time.Time) *schedule {
 	}
 }
 
-// next claims the next hit at now (since start) and returns when it is due.
-// ok is false once the step is over.
-func (s *schedule) next(now time.Duration) (due time.Duration, ok bool) {
+// claim takes the next hit at now (since start) and returns when it is due
+// and its slot: when the pacer meant it to go out. The pacer says only "now"
+// for a hit already overdue, so the slot is what tells how long it waited to
+// be claimed. ok is false once the step is over.
+func (s *schedule) claim(now time.Duration) (due, slot time.Duration, ok bool) {
 	if s.stopped.Load() {
-		return 0, false
+		return 0, 0, false
 	}
-	wait, stop := s.pacer.Pace(now, s.hits.Add(1)-1)
+	n := s.hits.Add(1) - 1
+	// vegeta's ConstantPacer makes hit n (0-based) due at (n+1) intervals.
+	slot = time.Duration(n+1) * s.interval
+	wait, stop := s.pacer.Pace(now, n)
 	due = now + max(wait, 0)
 	if stop || due > s.duration {
-		return 0, false
+		return 0, 0, false
 	}
-	return due, true
+	return due, min(slot, due), true
 }
 
 // send numbers a hit that is about to be sent and stamps its send time.

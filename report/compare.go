@@ -230,7 +230,14 @@ func (c Comparison) Finding() string {
 		case VerdictWorse:
 			worse = append(worse, fmt.Sprintf("%s (%.2f×, p = %.3f)", r.Proxy, r.Ratio, r.Test.P))
 		case VerdictIndistinct:
-			tie = append(tie, fmt.Sprintf("%s (%.2f×, p = %.2f)", r.Proxy, r.Ratio, r.Test.P))
+			// A small p alone does not make a difference: the intervals
+			// must be apart too, and saying why keeps p < 0.05 from
+			// reading as a contradiction.
+			overlap := ""
+			if r.HasTest && r.Test.Significant() {
+				overlap = " but the intervals overlap"
+			}
+			tie = append(tie, fmt.Sprintf("%s (%.2f×, p = %.2f%s)", r.Proxy, r.Ratio, r.Test.P, overlap))
 		case VerdictApartFewRuns:
 			apart = append(apart, fmt.Sprintf("%s (%.2f×)", r.Proxy, r.Ratio))
 		case VerdictCannotCompare:

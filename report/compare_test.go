@@ -83,6 +83,14 @@ func TestCompare(t *testing.T) {
 			finding:  "not significantly different from b",
 		},
 		{
+			name:     "p below 0.05 but the intervals overlap: not called faster, and says why",
+			runs:     map[string][]int64{"a": {100, 101, 102, 103, 106}, "b": {104, 105, 107, 108, 109}},
+			order:    []string{"a", "b"},
+			best:     "a",
+			verdicts: map[string]string{"a": VerdictBest, "b": VerdictIndistinct},
+			finding:  "p = 0.03 but the intervals overlap",
+		},
+		{
 			name:     "apart with three runs: the test cannot reach 0.05",
 			runs:     map[string][]int64{"a": {100, 101, 102}, "b": {200, 201, 202}},
 			order:    []string{"a", "b"},

@@ -218,8 +218,14 @@ func searchNote(name string, rep int, sr *SearchResult, s *scenarios.Search) str
 	if sr.StoppedBy == StoppedByLoadgen || sr.StoppedBy == StoppedByMax {
 		bound = ">= "
 	}
+	by := sr.StoppedBy
+	if name == Direct.Name && by == StoppedByProxy {
+		// The direct row has no proxy: what stopped it is the upstream
+		// and the host under it, the ceiling of every other row.
+		by = "the upstream (no proxy in this row)"
+	}
 	return fmt.Sprintf("%s repetition %d: highest rate with p99 <= %s and success >= %s: %s%d/s after %d probes, stopped by %s: %s",
-		name, rep, s.SLOP99, percent(s.MinSuccess), bound, sr.Rate, len(sr.Probes), sr.StoppedBy, sr.Reason)
+		name, rep, s.SLOP99, percent(s.MinSuccess), bound, sr.Rate, len(sr.Probes), by, sr.Reason)
 }
 
 func percent(f float64) string { return fmt.Sprintf("%.2f%%", f*100) }

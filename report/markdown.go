@@ -113,7 +113,9 @@ func nextStep(cs []Comparison, c Comparison) bool {
 func writeWarnings(w writer, f *File) {
 	var out []string
 	for _, p := range f.Proxies {
-		if v := p.Verified; v != nil && v.Skipped {
+		if v := p.Verified; p.Baseline {
+			// Baselines are not lab proxies; the proxy contract is not theirs.
+		} else if v != nil && v.Skipped {
 			out = append(out, fmt.Sprintf("%s was NOT verified against the proxy contract (`--skip-verify`): it may not do the same work as the others.", p.Name))
 		} else if v != nil && !v.Passed {
 			out = append(out, fmt.Sprintf("%s failed %d of %d conformance cases.", p.Name, len(v.Failed), v.Cases))
@@ -433,7 +435,7 @@ func writeSearches(w writer, f *File) {
 		for _, s := range p.Searches {
 			rates = append(rates, s.Rate)
 			per = append(per, rate(s.Rate))
-			by = append(by, s.StoppedBy)
+			by = append(by, stoppedBy(p, s))
 			probes += len(s.Probes)
 		}
 		w("| %s | %s | %s | %s | %d |\n", proxyLabel(p), lab.FormatStat(lab.Describe(rates), "/s"), strings.Join(per, ", "), strings.Join(by, ", "), probes)
@@ -447,6 +449,15 @@ func writeSearches(w writer, f *File) {
 		}
 	}
 	w("\n")
+}
+
+// stoppedBy names what ended a search; the direct row has no proxy, so
+// there the limit is the upstream and the host under it.
+func stoppedBy(p *Proxy, s *Search) string {
+	if p.Name == Direct && s.StoppedBy == lab.StoppedByProxy {
+		return "upstream (no proxy)"
+	}
+	return s.StoppedBy
 }
 
 func writeEnvironment(w writer, f *File) {

@@ -37,21 +37,10 @@ type Proxy struct {
 // Direct is the baseline row that sends load straight at the upstream.
 const Direct = "direct"
 
-// Search is one repetition's search for the highest rate that meets the
-// scenario's objective.
+// Search is one repetition's saturation search, as lab recorded it.
 type Search struct {
 	Repetition int
-	Rate       float64
-	StoppedBy  string // proxy | loadgen | max | incomplete
-	Reason     string
-	Probes     []SearchProbe
-}
-
-// SearchProbe is one rate the search tried.
-type SearchProbe struct {
-	TargetRate float64
-	Passed     bool
-	Reason     string
+	*lab.SearchResult
 }
 
 // Load reads a results file. Files written before baselines, searches or
@@ -69,11 +58,7 @@ func Load(path string) (*File, error) {
 		p := &Proxy{ProxyResult: pr, Summary: lab.SummariseFor(r.Scenario, pr.Runs), Baseline: pr.Baseline || pr.Name == Direct}
 		for _, run := range pr.Runs {
 			if sr := run.Search; sr != nil {
-				s := &Search{Repetition: run.Repetition, Rate: float64(sr.Rate), StoppedBy: sr.StoppedBy, Reason: sr.Reason}
-				for _, pb := range sr.Probes {
-					s.Probes = append(s.Probes, SearchProbe{TargetRate: float64(pb.TargetRate), Passed: pb.Passed, Reason: pb.Reason})
-				}
-				p.Searches = append(p.Searches, s)
+				p.Searches = append(p.Searches, &Search{Repetition: run.Repetition, SearchResult: sr})
 			}
 			cpu := make([]float64, len(run.Steps))
 			for k, st := range run.Steps {

@@ -433,8 +433,8 @@ func writeSearches(w writer, f *File) {
 		var per, by []string
 		probes := 0
 		for _, s := range p.Searches {
-			rates = append(rates, s.Rate)
-			per = append(per, rate(s.Rate))
+			rates = append(rates, float64(s.Rate))
+			per = append(per, rate(float64(s.Rate)))
 			by = append(by, stoppedBy(p, s))
 			probes += len(s.Probes)
 		}
@@ -443,7 +443,7 @@ func writeSearches(w writer, f *File) {
 	w("\n")
 	for _, p := range f.Proxies {
 		for _, s := range p.Searches {
-			if s.StoppedBy == "loadgen" {
+			if s.StoppedBy == lab.StoppedByLoadgen {
 				w("- %s repetition %d: stopped by the load generator, not the proxy: %s\n", p.Name, s.Repetition, oneLine(s.Reason))
 			}
 		}

@@ -6,6 +6,10 @@
 #
 # Without root and without sudo it changes nothing and prints the exact
 # commands to run instead.
+#
+# Installers write to a log file (PROXYLAB_SETUP_LOG, default
+# .cache/setup.log in the checkout); the terminal gets one line per step, and
+# the log's tail only when a step fails.
 set -euo pipefail
 
 # --test: also what `make test` needs beyond running the lab.
@@ -25,7 +29,9 @@ for arg in "$@"; do
 	esac
 done
 
+here=$(cd "$(dirname "$0")/.." && pwd)
 DOCKERD_LOG=${PROXYLAB_DOCKERD_LOG:-/var/log/proxylab-dockerd.log}
+SETUP_LOG=${PROXYLAB_SETUP_LOG:-$here/.cache/setup.log}
 GO_MIN=1.26
 
 say() { printf 'setup: %s\n' "$*"; }
@@ -55,6 +61,33 @@ privileged() {
 	"${AS_ROOT[@]}" "$@"
 }
 
+# step WHAT COMMAND...: runs COMMAND with its output appended to the log and
+# prints one line for it; when it fails, the log's last lines and an error.
+# A step whose commands need root that this user lacks only queues them.
+step() {
+	local what=$1 queued=${#todo[@]}
+	shift
+	mkdir -p "$(dirname "$SETUP_LOG")"
+	printf '\n== %s %s\n' "$(date -u +%FT%TZ)" "$what" >>"$SETUP_LOG"
+	printf 'setup: %s... ' "$what"
+	if ! "$@" >>"$SETUP_LOG" 2>&1; then
+		printf 'failed, log: %s\n' "$SETUP_LOG"
+		tail -n 20 "$SETUP_LOG" | sed 's/^/    /' >&2
+		die "$what failed"
+	fi
+	if [ ${#todo[@]} -gt "$queued" ]; then
+		printf 'needs root (see below)\n'
+	else
+		printf 'done, log: %s\n' "$SETUP_LOG"
+	fi
+}
+
+# apt_install PACKAGE...: Debian's packages, without questions.
+apt_install() {
+	privileged env DEBIAN_FRONTEND=noninteractive apt-get update &&
+		privileged env DEBIAN_FRONTEND=noninteractive apt-get install -y "$@"
+}
+
 # --- Go ---------------------------------------------------------------------
 if ! command -v go >/dev/null 2>&1; then
 	die "no Go toolchain on PATH: install Go $GO_MIN or newer (the lab builds its proxies and itself with it)"
@@ -65,7 +98,6 @@ if [ "$(printf '%s\n%s\n' "$GO_MIN" "$gov" | sort -V | head -n1)" != "$GO_MIN" ]
 fi
 
 # --- Rust (for rust-proxy/) -------------------------------------------------
-here=$(cd "$(dirname "$0")/.." && pwd)
 if [ -d "$here/rust-proxy" ] && ! command -v cargo >/dev/null 2>&1; then
 	die "rust-proxy/ needs cargo: install Rust with rustup, then try again"
 fi
@@ -74,8 +106,7 @@ fi
 ZIG_VERSION=0.15.2 # keep equal to lab.ZigVersion and zig-proxy/README.md
 if [ -d "$here/zig-proxy" ] && [ "$(python3 -m ziglang version 2>/dev/null)" != "$ZIG_VERSION" ]; then
 	command -v python3 >/dev/null 2>&1 || die "zig-proxy/ needs Zig $ZIG_VERSION, installed with python3 -m pip: no python3 found"
-	say "installing Zig $ZIG_VERSION (PyPI package ziglang)"
-	python3 -m pip install --quiet "ziglang==$ZIG_VERSION" || die "pip install ziglang==$ZIG_VERSION failed"
+	step "installing Zig $ZIG_VERSION (PyPI package ziglang)" python3 -m pip install "ziglang==$ZIG_VERSION"
 fi
 
 # --- clang, llvm and libbpf headers, for `make test` only (--test): it checks
@@ -83,31 +114,22 @@ fi
 if [ "$FOR_TEST" = 1 ] && { ! command -v clang >/dev/null 2>&1 || ! command -v llvm-strip >/dev/null 2>&1 || [ ! -e /usr/include/bpf/bpf_helpers.h ]; }; then
 	command -v apt-get >/dev/null 2>&1 ||
 		die "the eBPF build check needs clang, llvm and libbpf headers: install them with your package manager"
-	say "installing clang, llvm and libbpf-dev (to check the committed eBPF objects)"
-	privileged env DEBIAN_FRONTEND=noninteractive apt-get update -qq &&
-		privileged env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq clang llvm libbpf-dev >/dev/null ||
-		die "apt-get install clang llvm libbpf-dev failed"
+	step "installing clang, llvm and libbpf-dev (Debian; to check the committed eBPF objects)" apt_install clang llvm libbpf-dev
 fi
 
 # --- nginx (--nginx, --test): the baseline packs the host's binary ----------
 if [ "$NEED_NGINX" = 1 ] && ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then
 	command -v apt-get >/dev/null 2>&1 ||
 		die "the nginx baseline needs nginx: install it with your package manager, or take nginx out of the scenario's proxies"
-	say "installing Debian's nginx (the nginx baseline row runs its binary in a scratch image; Debian also starts"
-	say "  its own service on port 80, which the lab does not use: sudo systemctl disable --now nginx stops it)"
-	privileged env DEBIAN_FRONTEND=noninteractive apt-get update -qq &&
-		privileged env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx >/dev/null ||
-		die "apt-get install nginx failed"
+	step "installing nginx (Debian; the nginx baseline runs its binary in a scratch image)" apt_install nginx
+	say "  Debian also starts its own nginx on port 80, which the lab does not use: systemctl disable --now nginx stops it"
 fi
 
 # --- wrk (--wrk): the reference of make bench-loadgen ------------------------
 if [ "$NEED_WRK" = 1 ] && ! command -v wrk >/dev/null 2>&1; then
 	command -v apt-get >/dev/null 2>&1 ||
-		die "make bench-loadgen needs wrk: install it with your package manager"
-	say "installing Debian's wrk (the reference make bench-loadgen compares the load generator with)"
-	privileged env DEBIAN_FRONTEND=noninteractive apt-get update -qq &&
-		privileged env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null ||
-		die "apt-get install wrk failed"
+		die "the benchmarks need wrk: install it with your package manager"
+	step "installing wrk (Debian; the reference the benchmarks compare with)" apt_install wrk
 fi
 
 # --- Docker engine ------------------------------------------------------------
@@ -120,12 +142,9 @@ elif [ "$(id -u)" -ne 0 ] && [ -S /var/run/docker.sock ] && pgrep -x dockerd >/d
 	todo+=("usermod -aG docker $(id -un)   # then log in again")
 else
 	if ! command -v dockerd >/dev/null 2>&1; then
-		say "no Docker engine installed: installing Debian's docker.io"
 		command -v apt-get >/dev/null 2>&1 ||
 			die "no Docker engine and no apt-get: install Docker with your distribution's package manager"
-		privileged env DEBIAN_FRONTEND=noninteractive apt-get update -qq &&
-			privileged env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io ||
-			die "apt-get install docker.io failed"
+		step "installing Docker engine (Debian docker.io)" apt_install docker.io
 	fi
 	# No bridge and no iptables rules: the lab only uses host networking, and a
 	# daemon that rewrites the host's firewall would change what is measured.

@@ -64,7 +64,7 @@ func (p *Probes) kernel() (kernelCounts, error) {
 	var k kernelCounts
 	var perCPU []uint64
 	for i := range k {
-		if err := p.coll.Maps["counters"].Lookup(uint32(i), &perCPU); err != nil {
+		if err := p.maps.Counters.Lookup(uint32(i), &perCPU); err != nil {
 			return k, fmt.Errorf("bpf: reading counters: %w", err)
 		}
 		for _, v := range perCPU {
@@ -158,9 +158,6 @@ func (p *Probes) Snapshot() (Counts, error) {
 	return Counts{}, errors.New("bpf: no consistent snapshot: events kept arriving while the perf buffer was drained")
 }
 
-// flushProg is the program flushRings runs; it is loaded in every mode.
-const flushProg = "flush"
-
 // flushRings makes one output on every online CPU's ring. Kernels before
 // 5.10 cannot run a program on a chosen CPU; there LostSamples may lag
 // Failed, and Snapshot stops waiting for it to catch up.
@@ -172,9 +169,8 @@ func (p *Probes) flushRings() error {
 	if err != nil {
 		return fmt.Errorf("bpf: counting CPUs: %w", err)
 	}
-	prog := p.coll.Programs[flushProg]
 	for cpu := range cpus {
-		_, err := prog.Run(&ebpf.RunOptions{CPU: uint32(cpu), Flags: unix.BPF_F_TEST_RUN_ON_CPU})
+		_, err := p.flush.Run(&ebpf.RunOptions{CPU: uint32(cpu), Flags: unix.BPF_F_TEST_RUN_ON_CPU})
 		switch {
 		case err == nil:
 		case errors.Is(err, ebpf.ErrNotSupported) || errors.Is(err, unix.EINVAL):
@@ -198,7 +194,7 @@ func isFlush(raw []byte) bool {
 const kindFlush = 3
 
 func (p *Probes) setPaused(v uint32) error {
-	if err := p.coll.Maps["paused"].Put(uint32(0), v); err != nil {
+	if err := p.maps.Paused.Put(uint32(0), v); err != nil {
 		return fmt.Errorf("bpf: pausing perf output: %w", err)
 	}
 	return nil

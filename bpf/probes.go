@@ -138,7 +138,9 @@ type Probes struct {
 	mode     string
 	attempts []Attempt
 
-	coll   *ebpf.Collection
+	maps   probesMaps       // every map, typed as bpf2go generated them
+	flush  *ebpf.Program    // the program flushRings runs, loaded in every mode
+	coll   *ebpf.Collection // the attach mode's own programs
 	links  []link.Link
 	reader *perf.Reader
 
@@ -218,13 +220,17 @@ func attachMode(mode string, pages int, readerStart <-chan struct{}) (_ *Probes,
 	if err != nil {
 		return nil, err
 	}
+	var specs probesSpecs
+	if err := spec.Assign(&specs); err != nil {
+		return nil, fmt.Errorf("reading the object's programs and maps: %w", err)
+	}
 	hs, err := modeHooks(mode)
 	if err != nil {
 		return nil, err
 	}
 	// Only this mode's programs are loaded: the others may need kernel
 	// features (BTF, trampolines) that are missing.
-	keep := map[string]*ebpf.ProgramSpec{flushProg: spec.Programs[flushProg]}
+	keep := map[string]*ebpf.ProgramSpec{specs.Flush.Name: specs.Flush}
 	for _, h := range hs {
 		keep[h.prog] = spec.Programs[h.prog]
 	}
@@ -245,6 +251,13 @@ func attachMode(mode string, pages int, readerStart <-chan struct{}) (_ *Probes,
 			p.release()
 		}
 	}()
+	// The maps and the flush program move into typed fields; the mode's
+	// programs, which differ per mode, stay in the collection.
+	if err := coll.Assign(&p.maps); err != nil {
+		return nil, fmt.Errorf("taking the maps: %w", err)
+	}
+	p.flush = coll.Programs[specs.Flush.Name]
+	delete(coll.Programs, specs.Flush.Name)
 	for _, h := range hs {
 		l, err := h.attach(coll.Programs[h.prog])
 		if err != nil {
@@ -252,7 +265,7 @@ func attachMode(mode string, pages int, readerStart <-chan struct{}) (_ *Probes,
 		}
 		p.links = append(p.links, l)
 	}
-	p.reader, err = perf.NewReader(coll.Maps["events"], pages*os.Getpagesize())
+	p.reader, err = perf.NewReader(p.maps.Events, pages*os.Getpagesize())
 	if err != nil {
 		return nil, fmt.Errorf("opening perf buffer: %w", err)
 	}
@@ -273,6 +286,10 @@ func (p *Probes) release() {
 		p.reader = nil
 	}
 	p.coll.Close()
+	p.maps.Close()
+	if p.flush != nil {
+		p.flush.Close()
+	}
 }
 
 func (p *Probes) read(start <-chan struct{}) {
@@ -312,7 +329,7 @@ func (p *Probes) Attempts() []Attempt { return append([]Attempt(nil), p.attempts
 // Watch adds a process (its tgid as seen from the initial PID namespace,
 // e.g. a container's State.Pid) to the allow-list.
 func (p *Probes) Watch(tgid uint32) error {
-	if err := p.coll.Maps["watched"].Put(tgid, uint8(1)); err != nil {
+	if err := p.maps.Watched.Put(tgid, uint8(1)); err != nil {
 		return fmt.Errorf("bpf: watching %d: %w", tgid, err)
 	}
 	return nil
@@ -320,7 +337,7 @@ func (p *Probes) Watch(tgid uint32) error {
 
 // Unwatch removes a process from the allow-list; unknown ones are ignored.
 func (p *Probes) Unwatch(tgid uint32) error {
-	err := p.coll.Maps["watched"].Delete(tgid)
+	err := p.maps.Watched.Delete(tgid)
 	if err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
 		return fmt.Errorf("bpf: unwatching %d: %w", tgid, err)
 	}

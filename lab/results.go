@@ -198,7 +198,9 @@ func Write(path string, r *Results) error {
 	return nil
 }
 
-// ReadResults decodes a results file.
+// ReadResults decodes a results file and brings a file written by an
+// older version up to what this version writes (upgrade), so that every
+// reader sees one shape.
 func ReadResults(path string) (*Results, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -208,5 +210,33 @@ func ReadResults(path string) (*Results, error) {
 	if err := json.Unmarshal(b, &r); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
+	upgrade(&r)
 	return &r, nil
+}
+
+// upgrade fills in what older files lack. Summaries computed by another
+// method (or before the method was recorded) are computed again from the
+// runs, so that two files are summarised alike; SummaryMethod keeps what the
+// file said, since it also tells which fields the writer knew of. The
+// direct row predates the baseline flag.
+func upgrade(r *Results) {
+	resummarise := r.SummaryMethod == nil || *r.SummaryMethod != *Method()
+	for _, p := range r.Proxies {
+		if p.Name == Direct.Name {
+			p.Baseline = true
+		}
+		if resummarise {
+			p.Summary = SummariseFor(r.Scenario, p.Runs)
+		}
+	}
+}
+
+// StepSummary returns the summary of step (1-based), or nil.
+func (p *ProxyResult) StepSummary(step int) *StepSummary {
+	for i := range p.Summary {
+		if p.Summary[i].Step == step {
+			return &p.Summary[i]
+		}
+	}
+	return nil
 }

@@ -1,6 +1,7 @@
 package lab
 
 import (
+	"encoding/json"
 	"math"
 	"os"
 	"path/filepath"
@@ -85,5 +86,36 @@ func TestValidateResultsRejects(t *testing.T) {
 				t.Error("schema accepted the broken file")
 			}
 		})
+	}
+}
+
+// A file written before the summary method was recorded is summarised
+// again when read, so it reads as the same runs written today do: the two
+// fixtures hold the same runs, one from before the method and the CV were
+// recorded. The direct row is a baseline in files older than the flag.
+func TestReadResultsUpgrades(t *testing.T) {
+	old, err := ReadResults("testdata/results-repeat3-before-method.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	now, err := ReadResults("testdata/results-repeat3.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if old.SummaryMethod != nil {
+		t.Fatal("the old fixture records a summary method; it no longer tests the upgrade")
+	}
+	for i, p := range now.Proxies {
+		got, _ := json.Marshal(old.Proxies[i].Summary)
+		want, _ := json.Marshal(p.Summary)
+		if string(got) != string(want) {
+			t.Errorf("%s: upgraded summary differs from today's:\n got %s\nwant %s", p.Name, got, want)
+		}
+	}
+
+	r := &Results{Scenario: now.Scenario, Proxies: []*ProxyResult{{Name: Direct.Name}}}
+	upgrade(r)
+	if !r.Proxies[0].Baseline {
+		t.Error("a direct row without the baseline flag is not marked as a baseline")
 	}
 }

@@ -157,6 +157,11 @@ type Metric struct {
 	Unit  string // "/s", "us", "bytes", "s", "ratio"
 	// HigherIsBetter orders proxies for "best": rates up, latency and cost down.
 	HigherIsBetter bool
+	// Compared: proxies are ranked on it, and diffs of two files show it.
+	Compared bool
+	// NoiseChecked: its run-to-run spread is flagged when above NoiseCV.
+	// The perf-buffer loss ratio is not: near zero, any loss is a large CV.
+	NoiseChecked bool
 	// Value reads the figure from a step; ok is false when the step lacks it
 	// (no resources read, no probes).
 	Value func(*Step) (v float64, ok bool)
@@ -167,44 +172,36 @@ func always(f func(*Step) float64) func(*Step) (float64, bool) {
 	return func(s *Step) (float64, bool) { return f(s), true }
 }
 
-// Metrics lists every summarised figure, in table order.
+// Metrics lists every summarised figure, in the order comparisons show
+// them. It is the one list of figures: summaries, rankings, noise checks
+// and diffs all read it.
 var Metrics = []Metric{
-	{"achieved_rate", "achieved rate", "/s", true, always(func(s *Step) float64 { return s.AchievedRate }), func(s *StepSummary) *Stat { return &s.AchievedRate }},
-	{"throughput", "throughput", "/s", true, always(func(s *Step) float64 { return s.Throughput }), func(s *StepSummary) *Stat { return &s.Throughput }},
-	{"success", "success", "ratio", true, always(func(s *Step) float64 { return s.Success }), func(s *StepSummary) *Stat { return &s.Success }},
-	{"latency_p50_us", "p50", "us", false, always(func(s *Step) float64 { return float64(s.Latency.P50) }), func(s *StepSummary) *Stat { return &s.P50 }},
-	{"latency_p90_us", "p90", "us", false, always(func(s *Step) float64 { return float64(s.Latency.P90) }), func(s *StepSummary) *Stat { return &s.P90 }},
-	{"latency_p99_us", "p99", "us", false, always(func(s *Step) float64 { return float64(s.Latency.P99) }), func(s *StepSummary) *Stat { return &s.P99 }},
-	{"latency_p99_9_us", "p99.9", "us", false, always(func(s *Step) float64 { return float64(s.Latency.P999) }), func(s *StepSummary) *Stat { return &s.P999 }},
-	{"latency_max_us", "max", "us", false, always(func(s *Step) float64 { return float64(s.Latency.Max) }), func(s *StepSummary) *Stat { return &s.Max }},
-	{"proxy_cpu_seconds", "proxy CPU", "s", false, func(s *Step) (float64, bool) {
+	{"throughput", "throughput", "/s", true, true, true, always(func(s *Step) float64 { return s.Throughput }), func(s *StepSummary) *Stat { return &s.Throughput }},
+	{"achieved_rate", "achieved rate", "/s", true, true, true, always(func(s *Step) float64 { return s.AchievedRate }), func(s *StepSummary) *Stat { return &s.AchievedRate }},
+	{"success", "success", "ratio", true, false, false, always(func(s *Step) float64 { return s.Success }), func(s *StepSummary) *Stat { return &s.Success }},
+	{"latency_p50_us", "p50", "us", false, true, true, always(func(s *Step) float64 { return float64(s.Latency.P50) }), func(s *StepSummary) *Stat { return &s.P50 }},
+	{"latency_p90_us", "p90", "us", false, false, false, always(func(s *Step) float64 { return float64(s.Latency.P90) }), func(s *StepSummary) *Stat { return &s.P90 }},
+	{"latency_p99_us", "p99", "us", false, true, true, always(func(s *Step) float64 { return float64(s.Latency.P99) }), func(s *StepSummary) *Stat { return &s.P99 }},
+	{"latency_p99_9_us", "p99.9", "us", false, true, true, always(func(s *Step) float64 { return float64(s.Latency.P999) }), func(s *StepSummary) *Stat { return &s.P999 }},
+	{"latency_max_us", "max", "us", false, false, false, always(func(s *Step) float64 { return float64(s.Latency.Max) }), func(s *StepSummary) *Stat { return &s.Max }},
+	{"proxy_cpu_seconds", "proxy CPU", "s", false, true, true, func(s *Step) (float64, bool) {
 		if s.Resources == nil || s.Resources.NoProxy {
 			return 0, false
 		}
 		return s.Resources.ProxyCPUSeconds, true
 	}, func(s *StepSummary) *Stat { return &s.CPUSeconds }},
-	{"proxy_peak_rss_bytes", "peak RSS", "bytes", false, func(s *Step) (float64, bool) {
+	{"proxy_peak_rss_bytes", "peak RSS", "bytes", false, true, true, func(s *Step) (float64, bool) {
 		if s.Resources == nil || s.Resources.NoProxy {
 			return 0, false
 		}
 		return float64(s.Resources.ProxyPeakRSSBytes), true
 	}, func(s *StepSummary) *Stat { return &s.PeakRSSBytes }},
-	{"probe_loss_ratio", "perf loss ratio", "ratio", false, func(s *Step) (float64, bool) {
+	{"probe_loss_ratio", "perf loss ratio", "ratio", false, true, false, func(s *Step) (float64, bool) {
 		if s.Probes == nil {
 			return 0, false
 		}
 		return s.Probes.LossRatio, true
 	}, func(s *StepSummary) *Stat { return &s.ProbeLossRatio }},
-}
-
-// MetricByKey finds a metric of Metrics.
-func MetricByKey(key string) (Metric, bool) {
-	for _, m := range Metrics {
-		if m.Key == key {
-			return m, true
-		}
-	}
-	return Metric{}, false
 }
 
 // StepsAt returns step i (0-based) of every run that counts: runs that

@@ -9,8 +9,16 @@ import (
 	"github.com/proxylab/proxylab/stats"
 )
 
-// Compared are the figures proxies are ranked on, in report order.
-var Compared = []string{"throughput", "achieved_rate", "latency_p50_us", "latency_p99_us", "latency_p99_9_us", "proxy_cpu_seconds", "proxy_peak_rss_bytes", "probe_loss_ratio"}
+// compared are the figures proxies are ranked on, in report order.
+func compared() []lab.Metric {
+	var out []lab.Metric
+	for _, m := range lab.Metrics {
+		if m.Compared {
+			out = append(out, m)
+		}
+	}
+	return out
+}
 
 // Verdicts of one proxy against the best.
 const (
@@ -57,14 +65,13 @@ type Row struct {
 	Verdict  string
 }
 
-// Compare ranks the proxies of f on every Compared metric at every step.
+// Compare ranks the proxies of f on every compared metric at every step.
 // Eligible for "best" are proxies that are not baselines and whose step
 // was never saturated by the load generator in any run.
 func Compare(f *File) []Comparison {
 	var out []Comparison
 	for step := 1; step <= f.Steps(); step++ {
-		for _, key := range Compared {
-			m, _ := lab.MetricByKey(key)
+		for _, m := range compared() {
 			if c, ok := compareStep(f, step, m); ok {
 				out = append(out, c)
 			}
@@ -114,7 +121,7 @@ func compareStep(f *File, step int, m lab.Metric) (Comparison, bool) {
 	}
 	var direct *Row
 	for i := range c.Rows {
-		if c.Rows[i].Proxy == Direct && c.Rows[i].Stat.N > 0 {
+		if c.Rows[i].Proxy == lab.Direct.Name && c.Rows[i].Stat.N > 0 {
 			direct = &c.Rows[i]
 		}
 	}

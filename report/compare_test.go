@@ -13,7 +13,7 @@ import (
 func synthetic(proxies map[string][]int64, order []string, baseline map[string]bool, saturated map[string]bool) *File {
 	f := &File{Results: &lab.Results{Scenario: &scenarios.Scenario{Name: "t"}}}
 	for _, name := range order {
-		pr := &lab.ProxyResult{Name: name}
+		pr := &lab.ProxyResult{Name: name, Baseline: baseline[name]}
 		for i, p99 := range proxies[name] {
 			st := &lab.Step{}
 			st.TargetRate, st.AchievedRate, st.Throughput, st.Success = 1000, 1000, 1000, 1
@@ -21,7 +21,8 @@ func synthetic(proxies map[string][]int64, order []string, baseline map[string]b
 			st.LoadgenSaturated = saturated[name]
 			pr.Runs = append(pr.Runs, &lab.Run{Repetition: i + 1, Status: lab.RunOK, Steps: []*lab.Step{st}})
 		}
-		f.Proxies = append(f.Proxies, &Proxy{ProxyResult: pr, Summary: lab.Summarise(pr.Runs), Baseline: baseline[name]})
+		pr.Summary = lab.Summarise(pr.Runs)
+		f.Proxies = append(f.Proxies, pr)
 	}
 	return f
 }

@@ -3,6 +3,7 @@ package report
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"reflect"
 	"slices"
 	"strings"
@@ -11,12 +12,18 @@ import (
 	"github.com/proxylab/proxylab/stats"
 )
 
-// Diff compares two results files metric by metric (B against A) and says
-// first what changed around the measurement: a different kernel, image or
-// scenario explains a difference as well as the proxies do.
-func Diff(a, b *File) string {
-	var sb strings.Builder
-	w := func(format string, args ...any) { fmt.Fprintf(&sb, format, args...) }
+// NewDiff compares two results files metric by metric (B against A) and
+// says first what changed around the measurement: a different kernel,
+// image or scenario explains a difference as well as the proxies do.
+func NewDiff(a, b *File) Reporter {
+	return func(out io.Writer) error {
+		w, done := newWriter(out)
+		writeDiff(w, a, b)
+		return done()
+	}
+}
+
+func writeDiff(w writer, a, b *File) {
 	w("# %s: B against A\n\n", a.Scenario.Name)
 	w("- A: `%s`, run `%s`, %s UTC, %d repetition(s)%s\n", a.Path, a.RunID, a.StartedAt.UTC().Format("2006-01-02 15:04"), a.Scenario.Repeat, incomplete(a))
 	w("- B: `%s`, run `%s`, %s UTC, %d repetition(s)%s\n\n", b.Path, b.RunID, b.StartedAt.UTC().Format("2006-01-02 15:04"), b.Scenario.Repeat, incomplete(b))
@@ -50,8 +57,7 @@ func Diff(a, b *File) string {
 				w("| %s | %d | target rate | %s/s | %s/s | - | - | different load: not compared |\n", pa.Name, sa.Step, rate(sa.TargetRate), rate(sb.TargetRate))
 				continue
 			}
-			for _, key := range Compared {
-				m, _ := lab.MetricByKey(key)
+			for _, m := range compared() {
 				x, y := *m.Of(sa), *m.Of(sb)
 				if x.N == 0 && y.N == 0 {
 					continue
@@ -82,7 +88,6 @@ func Diff(a, b *File) string {
 	if note := MinPNote(b); note != "" {
 		w("\nB: %s\n", note)
 	}
-	return sb.String()
 }
 
 func incomplete(f *File) string {
@@ -92,7 +97,7 @@ func incomplete(f *File) string {
 	return ", **incomplete**"
 }
 
-func diffVerdict(m lab.Metric, pa, pb *Proxy, step int, x, y lab.Stat) string {
+func diffVerdict(m lab.Metric, pa, pb *lab.ProxyResult, step int, x, y lab.Stat) string {
 	sa, sb := pa.StepSummary(step), pb.StepSummary(step)
 	switch {
 	case sa.Saturated > 0 || sb.Saturated > 0:

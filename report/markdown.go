@@ -3,6 +3,7 @@ package report
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"math"
 	"slices"
 	"strings"
@@ -12,11 +13,17 @@ import (
 	"github.com/proxylab/proxylab/stats"
 )
 
-// Markdown renders report.md for f; plots are the image files (relative to
-// the report) to show, in order.
-func Markdown(f *File, plots []Plot) string {
-	var b strings.Builder
-	w := func(format string, a ...any) { fmt.Fprintf(&b, format, a...) }
+// NewMarkdown renders report.md for f; plots are the image files (relative
+// to the report) to show, in order.
+func NewMarkdown(f *File, plots []Plot) Reporter {
+	return func(out io.Writer) error {
+		w, done := newWriter(out)
+		writeMarkdown(w, f, plots)
+		return done()
+	}
+}
+
+func writeMarkdown(w writer, f *File, plots []Plot) {
 	sc := f.Scenario
 	var names []string
 	for _, p := range f.Proxies {
@@ -62,10 +69,7 @@ func Markdown(f *File, plots []Plot) string {
 		}
 	}
 	writeEnvironment(w, f)
-	return b.String()
 }
-
-type writer func(format string, a ...any)
 
 func writeMethod(w writer, f *File) {
 	w("## How to read this report\n\n")
@@ -111,48 +115,13 @@ func nextStep(cs []Comparison, c Comparison) bool {
 }
 
 func writeWarnings(w writer, f *File) {
-	var out []string
-	for _, p := range f.Proxies {
-		if v := p.Verified; p.Baseline {
-			// Baselines are not lab proxies; the proxy contract is not theirs.
-		} else if v != nil && v.Skipped {
-			out = append(out, fmt.Sprintf("%s was NOT verified against the proxy contract (`--skip-verify`): it may not do the same work as the others.", p.Name))
-		} else if v != nil && !v.Passed {
-			out = append(out, fmt.Sprintf("%s failed %d of %d conformance cases.", p.Name, len(v.Failed), v.Cases))
-		}
-		if len(p.Summary) == 0 {
-			out = append(out, fmt.Sprintf("%s: no step completed, so nothing to summarise.", p.Name))
-		}
-		for _, s := range p.Summary {
-			if s.Saturated > 0 {
-				out = append(out, fmt.Sprintf("%s step %d: the target rate %s/s was not delivered in %d of %d run(s); that row is no measurement at its rate.",
-					p.Name, s.Step, rate(s.TargetRate), s.Saturated, s.AchievedRate.N))
-			}
-			if n := lab.NoiseNote(&s); n != "" {
-				out = append(out, fmt.Sprintf("%s step %d: %s.", p.Name, s.Step, n))
-			}
-			if s.AchievedRate.N > 0 && s.AchievedRate.N < stats.MinN {
-				out = append(out, fmt.Sprintf("%s step %d: only %d run(s), so no interval can be given.", p.Name, s.Step, s.AchievedRate.N))
-			}
-		}
-		for _, r := range p.Runs {
-			if r.Status != lab.RunOK {
-				out = append(out, fmt.Sprintf("%s repetition %d %s: %s", p.Name, r.Repetition, r.Status, oneLine(r.Error)))
-			}
-		}
-	}
-	if f.Probes != nil && f.Probes.Error != "" {
-		out = append(out, "No eBPF probe counts: "+oneLine(f.Probes.Error))
-	}
-	if f.Source != nil && f.Source.Dirty {
-		out = append(out, fmt.Sprintf("The lab checkout had uncommitted changes: the code measured may differ from commit %s.", short(f.Source.Commit)))
-	}
-	if len(out) == 0 {
+	notes := Notes(f)
+	if len(notes) == 0 {
 		return
 	}
 	w("## Warnings\n\n")
-	for _, o := range out {
-		w("- %s\n", o)
+	for _, n := range notes {
+		w("- %s\n", oneLine(n.String()))
 	}
 	w("\n")
 }
@@ -173,7 +142,7 @@ func cv(s lab.Stat) string {
 	return fmt.Sprintf("%.1f%%", 100*s.CV)
 }
 
-func proxyLabel(p *Proxy) string {
+func proxyLabel(p *lab.ProxyResult) string {
 	if p.Baseline {
 		return p.Name + " (baseline)"
 	}
@@ -226,7 +195,7 @@ func writeComparisons(w writer, f *File) {
 	if len(cs) == 0 {
 		return
 	}
-	hasDirect := f.Proxy(Direct) != nil
+	hasDirect := f.Proxy(lab.Direct.Name) != nil
 	w("## Comparisons\n\n")
 	w("Each proxy against the best of its step on each figure: ratio of medians with its %.0f%% bootstrap interval (both samples resampled, %d resamples), and the two-sided Mann-Whitney U p-value of the per-run values.\n\n",
 		100*stats.Level, stats.Resamples)
@@ -278,10 +247,8 @@ func writeResources(w writer, f *File) {
 	}
 	hasLoadgen := false
 	for _, p := range f.Proxies {
-		for _, run := range p.LoadgenCPU {
-			for _, v := range run {
-				hasLoadgen = hasLoadgen || v >= 0
-			}
+		for step := 1; step <= f.Steps(); step++ {
+			hasLoadgen = hasLoadgen || len(loadgenCPU(p, step)) > 0
 		}
 	}
 	w("## Resources\n\n")
@@ -302,13 +269,7 @@ func writeResources(w writer, f *File) {
 			}
 			w("| %s | %s | %s | %s | %s |", proxyLabel(p), stepLabel(s), cell(s.CPUSeconds, "s"), per, cell(s.PeakRSSBytes, "bytes"))
 			if hasLoadgen {
-				var v []float64
-				for _, run := range p.LoadgenCPU {
-					if s.Step-1 < len(run) && run[s.Step-1] >= 0 {
-						v = append(v, run[s.Step-1])
-					}
-				}
-				w(" %s |", lab.FormatStat(lab.Describe(v), "s"))
+				w(" %s |", lab.FormatStat(lab.Describe(loadgenCPU(p, s.Step)), "s"))
 			}
 			w("\n")
 		}
@@ -418,7 +379,7 @@ func lossCell(s lab.Stat) string {
 func writeSearches(w writer, f *File) {
 	has := false
 	for _, p := range f.Proxies {
-		has = has || len(p.Searches) > 0
+		has = has || len(searches(p)) > 0
 	}
 	if !has {
 		return
@@ -426,25 +387,26 @@ func writeSearches(w writer, f *File) {
 	w("## Saturation search\n\nThe highest rate each run sustained within the scenario's objective, and what stopped the search: `proxy` (the proxy missed the objective), `loadgen` (the load generator could not go faster: the proxy's limit is higher than shown), `max` (the scenario's ceiling).\n\n")
 	w("| proxy | highest rate/s | per run | stopped by | probes tried |\n|---|--:|---|---|--:|\n")
 	for _, p := range f.Proxies {
-		if len(p.Searches) == 0 {
+		runs := searches(p)
+		if len(runs) == 0 {
 			continue
 		}
 		var rates []float64
 		var per, by []string
 		probes := 0
-		for _, s := range p.Searches {
-			rates = append(rates, float64(s.Rate))
-			per = append(per, rate(float64(s.Rate)))
-			by = append(by, stoppedBy(p, s))
-			probes += len(s.Probes)
+		for _, r := range runs {
+			rates = append(rates, float64(r.Search.Rate))
+			per = append(per, rate(float64(r.Search.Rate)))
+			by = append(by, stoppedBy(p, r.Search))
+			probes += len(r.Search.Probes)
 		}
 		w("| %s | %s | %s | %s | %d |\n", proxyLabel(p), lab.FormatStat(lab.Describe(rates), "/s"), strings.Join(per, ", "), strings.Join(by, ", "), probes)
 	}
 	w("\n")
 	for _, p := range f.Proxies {
-		for _, s := range p.Searches {
-			if s.StoppedBy == lab.StoppedByLoadgen {
-				w("- %s repetition %d: stopped by the load generator, not the proxy: %s\n", p.Name, s.Repetition, oneLine(s.Reason))
+		for _, r := range searches(p) {
+			if r.Search.StoppedBy == lab.StoppedByLoadgen {
+				w("- %s repetition %d: stopped by the load generator, not the proxy: %s\n", p.Name, r.Repetition, oneLine(r.Search.Reason))
 			}
 		}
 	}
@@ -453,8 +415,8 @@ func writeSearches(w writer, f *File) {
 
 // stoppedBy names what ended a search; the direct row has no proxy, so
 // there the limit is the upstream and the host under it.
-func stoppedBy(p *Proxy, s *Search) string {
-	if p.Name == Direct && s.StoppedBy == lab.StoppedByProxy {
+func stoppedBy(p *lab.ProxyResult, s *lab.SearchResult) string {
+	if p.Name == lab.Direct.Name && s.StoppedBy == lab.StoppedByProxy {
 		return "upstream (no proxy)"
 	}
 	return s.StoppedBy

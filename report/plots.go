@@ -35,7 +35,10 @@ const (
 // order. A figure without data (no probes, no resources) is left out.
 func Plots(f *File, dir string) ([]Plot, error) {
 	var out []Plot
-	add := func(name, title, caption string, p *plot.Plot) error {
+	add := func(name, title, caption string, p *plot.Plot, err error) error {
+		if err != nil {
+			return fmt.Errorf("plot %s: %w", name, err)
+		}
 		if p == nil {
 			return nil
 		}
@@ -49,26 +52,27 @@ func Plots(f *File, dir string) ([]Plot, error) {
 		return nil
 	}
 	for step := 1; step <= f.Steps(); step++ {
-		p, title := latencySpectrum(f, step)
+		p, title, err := latencySpectrum(f, step)
 		if err := add(fmt.Sprintf("latency-step%d", step), title,
-			"Latency by percentile, HdrHistogram style: each proxy's histograms of this step merged over its runs. The x axis stretches the tail: each grid step is ten times rarer.", p); err != nil {
+			"Latency by percentile, HdrHistogram style: each proxy's histograms of this step merged over its runs. The x axis stretches the tail: each grid step is ten times rarer.", p, err); err != nil {
 			return nil, err
 		}
 	}
-	if err := add("throughput", "Throughput against offered rate", "Successful responses per second against the target rate: every run's step as a dot (search probes included; × = load generator saturated), the line through the medians with their bootstrap interval. On the dashed diagonal every offered request was served.", throughput(f)); err != nil {
-		return nil, err
+	figures := []struct {
+		name, title, caption string
+		draw                 func(*File) (*plot.Plot, error)
+	}{
+		{"throughput", "Throughput against offered rate", "Successful responses per second against the target rate: every run's step as a dot (search probes included; × = load generator saturated), the line through the medians with their bootstrap interval. On the dashed diagonal every offered request was served.", throughput},
+		{"p99-timeline", "p99 latency over time", "Each second's p99 latency, median across runs, with the steps one after another as the load generator ran them.", timeline},
+		{"peak-rss", "Peak resident memory", "The proxy process's resident-set high-water mark at the end of the last step, median across runs, with the bootstrap interval.", peakRSS},
+		{"image-size", "Image and binary size", "Size of the static binary and of the FROM scratch image holding it.", sizes},
+		{"perf-loss", "eBPF perf-buffer loss ratio", "Share of probe events the kernel could not hand to the perf buffer (failed / attempted), median across runs, per step.", perfLoss},
 	}
-	if err := add("p99-timeline", "p99 latency over time", "Each second's p99 latency, median across runs, with the steps one after another as the load generator ran them.", timeline(f)); err != nil {
-		return nil, err
-	}
-	if err := add("peak-rss", "Peak resident memory", "The proxy process's resident-set high-water mark at the end of the last step, median across runs, with the bootstrap interval.", peakRSS(f)); err != nil {
-		return nil, err
-	}
-	if err := add("image-size", "Image and binary size", "Size of the static binary and of the FROM scratch image holding it.", sizes(f)); err != nil {
-		return nil, err
-	}
-	if err := add("perf-loss", "eBPF perf-buffer loss ratio", "Share of probe events the kernel could not hand to the perf buffer (failed / attempted), median across runs, per step.", perfLoss(f)); err != nil {
-		return nil, err
+	for _, fig := range figures {
+		p, err := fig.draw(f)
+		if err := add(fig.name, fig.title, fig.caption, p, err); err != nil {
+			return nil, err
+		}
 	}
 	return out, nil
 }
@@ -119,7 +123,7 @@ func proxyColor(name string, i int) color.Color {
 		return color.RGBA{0xe0, 0x8e, 0x00, 0xff}
 	case "nginx":
 		return color.RGBA{0x00, 0x96, 0x39, 0xff}
-	case Direct:
+	case lab.Direct.Name:
 		return color.RGBA{0x60, 0x60, 0x60, 0xff}
 	}
 	extra := []color.Color{color.RGBA{0x6a, 0x3d, 0x9a, 0xff}, color.RGBA{0xe3, 0x1a, 0x1c, 0xff}, color.RGBA{0x1f, 0x78, 0xb4, 0xff}}
@@ -133,7 +137,7 @@ func glyph(i int) draw.GlyphDrawer {
 	return shapes[i%len(shapes)]
 }
 
-func lineStyle(p *Proxy, i int) draw.LineStyle {
+func lineStyle(p *lab.ProxyResult, i int) draw.LineStyle {
 	s := draw.LineStyle{Color: proxyColor(p.Name, i), Width: vg.Points(2)}
 	if p.Baseline {
 		s.Dashes = []vg.Length{vg.Points(6), vg.Points(3)}
@@ -142,7 +146,7 @@ func lineStyle(p *Proxy, i int) draw.LineStyle {
 }
 
 // mergedHistogram pools the step's histograms of every counted run.
-func mergedHistogram(p *Proxy, step int) (*hdrhistogram.Histogram, int) {
+func mergedHistogram(p *lab.ProxyResult, step int) (*hdrhistogram.Histogram, int) {
 	var merged *hdrhistogram.Histogram
 	runs := 0
 	for _, st := range lab.StepsAt(p.Runs, step-1) {
@@ -160,7 +164,7 @@ func mergedHistogram(p *Proxy, step int) (*hdrhistogram.Histogram, int) {
 	return merged, runs
 }
 
-func latencySpectrum(f *File, step int) (*plot.Plot, string) {
+func latencySpectrum(f *File, step int) (*plot.Plot, string, error) {
 	target := 0.0
 	for _, p := range f.Proxies {
 		if s := p.StepSummary(step); s != nil {
@@ -196,7 +200,7 @@ func latencySpectrum(f *File, step int) (*plot.Plot, string) {
 		maxX = math.Max(maxX, last)
 		l, err := plotter.NewLine(pts)
 		if err != nil {
-			continue
+			return nil, "", err
 		}
 		l.LineStyle = lineStyle(px, i)
 		p.Add(l)
@@ -208,12 +212,12 @@ func latencySpectrum(f *File, step int) (*plot.Plot, string) {
 		drawn++
 	}
 	if drawn == 0 {
-		return nil, title
+		return nil, title, nil
 	}
 	p.X.Min, p.X.Max = 0, maxX+0.15
 	// Head room keeps the slowest tail off the frame.
 	p.Y.Max = maxY + 0.08
-	return p, title
+	return p, title, nil
 }
 
 // The log axes below plot log10 of the value on a linear scale and label
@@ -277,7 +281,7 @@ type errPoints struct {
 	plotter.YErrors
 }
 
-func throughput(f *File) *plot.Plot {
+func throughput(f *File) (*plot.Plot, error) {
 	p := newPlot(f, "throughput against offered rate")
 	p.X.Label.Text = "target rate (requests/s)"
 	p.Y.Label.Text = "throughput (successful responses/s)"
@@ -302,12 +306,18 @@ func throughput(f *File) *plot.Plot {
 		}
 		col := proxyColor(px.Name, i)
 		if len(all) > 0 {
-			s, _ := plotter.NewScatter(all)
+			s, err := plotter.NewScatter(all)
+			if err != nil {
+				return nil, err
+			}
 			s.GlyphStyle = draw.GlyphStyle{Color: col, Radius: vg.Points(3), Shape: glyph(i)}
 			p.Add(s)
 		}
 		if len(sat) > 0 {
-			s, _ := plotter.NewScatter(sat)
+			s, err := plotter.NewScatter(sat)
+			if err != nil {
+				return nil, err
+			}
 			s.GlyphStyle = draw.GlyphStyle{Color: col, Radius: vg.Points(4), Shape: draw.CrossGlyph{}}
 			p.Add(s)
 		}
@@ -323,19 +333,30 @@ func throughput(f *File) *plot.Plot {
 				med.XYs = append(med.XYs, plotter.XY{X: s.TargetRate, Y: s.Throughput.Median})
 				med.YErrors = append(med.YErrors, struct{ Low, High float64 }{s.Throughput.Median - lo, hi - s.Throughput.Median})
 			}
-			l, _ := plotter.NewLine(med.XYs)
+			l, err := plotter.NewLine(med.XYs)
+			if err != nil {
+				return nil, err
+			}
 			l.LineStyle = lineStyle(px, i)
 			p.Add(l)
-			thumb, _ := plotter.NewScatter(med.XYs)
-			thumb.GlyphStyle = draw.GlyphStyle{Color: col, Radius: vg.Points(3), Shape: glyph(i)}
-			if eb, err := plotter.NewYErrorBars(med); err == nil {
-				eb.LineStyle = draw.LineStyle{Color: col, Width: vg.Points(1.5)}
-				eb.CapWidth = vg.Points(8)
-				p.Add(eb)
+			thumb, err := plotter.NewScatter(med.XYs)
+			if err != nil {
+				return nil, err
 			}
+			thumb.GlyphStyle = draw.GlyphStyle{Color: col, Radius: vg.Points(3), Shape: glyph(i)}
+			eb, err := plotter.NewYErrorBars(med)
+			if err != nil {
+				return nil, err
+			}
+			eb.LineStyle = draw.LineStyle{Color: col, Width: vg.Points(1.5)}
+			eb.CapWidth = vg.Points(8)
+			p.Add(eb)
 			p.Legend.Add(proxyLabel(px), l, thumb)
 		} else if len(all)+len(sat) > 0 {
-			s, _ := plotter.NewScatter(append(all, sat...))
+			s, err := plotter.NewScatter(append(all, sat...))
+			if err != nil {
+				return nil, err
+			}
 			s.GlyphStyle = draw.GlyphStyle{Color: col, Radius: vg.Points(3), Shape: glyph(i)}
 			p.Legend.Add(proxyLabel(px), s)
 		}
@@ -343,23 +364,29 @@ func throughput(f *File) *plot.Plot {
 		saturated += len(sat)
 	}
 	if drawn == 0 {
-		return nil
+		return nil, nil
 	}
-	d, _ := plotter.NewLine(plotter.XYs{{X: 0, Y: 0}, {X: maxRate, Y: maxRate}})
+	d, err := plotter.NewLine(plotter.XYs{{X: 0, Y: 0}, {X: maxRate, Y: maxRate}})
+	if err != nil {
+		return nil, err
+	}
 	d.LineStyle = draw.LineStyle{Color: color.Gray{0x90}, Width: vg.Points(1), Dashes: []vg.Length{vg.Points(4), vg.Points(4)}}
 	p.Add(d)
 	p.Legend.Add("offered = served", d)
 	if saturated > 0 {
-		x, _ := plotter.NewScatter(plotter.XYs{{}})
+		x, err := plotter.NewScatter(plotter.XYs{{}})
+		if err != nil {
+			return nil, err
+		}
 		x.GlyphStyle = draw.GlyphStyle{Color: color.Gray{0x40}, Radius: vg.Points(4), Shape: draw.CrossGlyph{}}
 		p.Legend.Add("load generator saturated", x)
 	}
 	p.X.Min, p.Y.Min = 0, 0
 	p.X.Max, p.Y.Max = maxRate*1.05, maxRate*1.05
-	return p
+	return p, nil
 }
 
-func timeline(f *File) *plot.Plot {
+func timeline(f *File) (*plot.Plot, error) {
 	p := newPlot(f, "p99 latency, second by second")
 	p.X.Label.Text = "seconds since the first measured step began"
 	p.Y.Label.Text = "p99 latency of the second (ms, log scale)"
@@ -402,7 +429,7 @@ func timeline(f *File) *plot.Plot {
 		}
 		l, err := plotter.NewLine(pts)
 		if err != nil {
-			continue
+			return nil, err
 		}
 		l.LineStyle = lineStyle(px, i)
 		p.Add(l)
@@ -410,14 +437,17 @@ func timeline(f *File) *plot.Plot {
 		drawn++
 	}
 	if drawn == 0 {
-		return nil
+		return nil, nil
 	}
 	// Mark where each step starts, with its rate.
 	var marks plotter.XYLabels
 	offset := 0
 	for s, n := range lengths {
 		if s > 0 {
-			v, _ := plotter.NewLine(plotter.XYs{{X: float64(offset), Y: math.Log10(minY / 1.5)}, {X: float64(offset), Y: math.Log10(maxY * 2.5)}})
+			v, err := plotter.NewLine(plotter.XYs{{X: float64(offset), Y: math.Log10(minY / 1.5)}, {X: float64(offset), Y: math.Log10(maxY * 2.5)}})
+			if err != nil {
+				return nil, err
+			}
 			v.LineStyle = draw.LineStyle{Color: color.Gray{0x80}, Width: vg.Points(1), Dashes: []vg.Length{vg.Points(2), vg.Points(3)}}
 			p.Add(v)
 		}
@@ -431,24 +461,26 @@ func timeline(f *File) *plot.Plot {
 		marks.Labels = append(marks.Labels, rate(target)+"/s")
 		offset += n
 	}
-	if l, err := plotter.NewLabels(marks); err == nil {
-		for i := range l.TextStyle {
-			l.TextStyle[i].Font.Size = 11
-		}
-		p.Add(l)
+	l, err := plotter.NewLabels(marks)
+	if err != nil {
+		return nil, err
 	}
+	for i := range l.TextStyle {
+		l.TextStyle[i].Font.Size = 11
+	}
+	p.Add(l)
 	p.X.Min, p.X.Max = 0, float64(offset)
 	p.Y.Min, p.Y.Max = math.Log10(minY/1.5), math.Log10(maxY*2.5)
 	// Keep the legend clear of the step labels along the top and of the
 	// first step's lines, which start at the left.
 	legendAt(p, false, false)
-	return p
+	return p, nil
 }
 
 // bars draws one bar per proxy that has a value (NaN = none, as for the
 // direct baseline, which has no proxy process), each in its colour, with
 // error bars and the value written above.
-func bars(p *plot.Plot, f *File, vals []float64, errs [][2]float64, unit string) {
+func bars(p *plot.Plot, f *File, vals []float64, errs [][2]float64, unit string) error {
 	var names []string
 	w := vg.Points(40)
 	top := 0.0
@@ -461,7 +493,7 @@ func bars(p *plot.Plot, f *File, vals []float64, errs [][2]float64, unit string)
 		names = append(names, proxyLabel(px))
 		b, err := plotter.NewBarChart(plotter.Values{vals[i]}, w)
 		if err != nil {
-			continue
+			return err
 		}
 		b.XMin = float64(x)
 		b.Color = proxyColor(px.Name, i)
@@ -473,29 +505,34 @@ func bars(p *plot.Plot, f *File, vals []float64, errs [][2]float64, unit string)
 		labels.Labels = append(labels.Labels, fmt.Sprintf("%.2f %s", vals[i], unit))
 		if errs[i] != [2]float64{} {
 			ep := errPoints{XYs: plotter.XYs{{X: float64(x), Y: vals[i]}}, YErrors: plotter.YErrors{{Low: errs[i][0], High: errs[i][1]}}}
-			if eb, err := plotter.NewYErrorBars(ep); err == nil {
-				eb.LineStyle.Width = vg.Points(1.5)
-				eb.CapWidth = vg.Points(12)
-				p.Add(eb)
+			eb, err := plotter.NewYErrorBars(ep)
+			if err != nil {
+				return err
 			}
+			eb.LineStyle.Width = vg.Points(1.5)
+			eb.CapWidth = vg.Points(12)
+			p.Add(eb)
 		}
 		x++
 	}
-	addBarLabels(p, labels)
+	if err := addBarLabels(p, labels); err != nil {
+		return err
+	}
 	p.NominalX(names...)
 	p.X.Min, p.X.Max = -0.5, float64(x)-0.5
 	p.Y.Min, p.Y.Max = 0, math.Max(top, 1e-9)*1.18
+	return nil
 }
 
 // addBarLabels writes each bar's value just above it, so small bars next
 // to large ones can still be read.
-func addBarLabels(p *plot.Plot, labels plotter.XYLabels) {
+func addBarLabels(p *plot.Plot, labels plotter.XYLabels) error {
 	if len(labels.XYs) == 0 {
-		return
+		return nil
 	}
 	l, err := plotter.NewLabels(labels)
 	if err != nil {
-		return
+		return err
 	}
 	for i := range l.TextStyle {
 		l.TextStyle[i].Font.Size = 11
@@ -503,9 +540,10 @@ func addBarLabels(p *plot.Plot, labels plotter.XYLabels) {
 	}
 	l.Offset = vg.Point{Y: vg.Points(4)}
 	p.Add(l)
+	return nil
 }
 
-func peakRSS(f *File) *plot.Plot {
+func peakRSS(f *File) (*plot.Plot, error) {
 	vals := make([]float64, len(f.Proxies))
 	errs := make([][2]float64, len(f.Proxies))
 	any := false
@@ -525,17 +563,19 @@ func peakRSS(f *File) *plot.Plot {
 		}
 	}
 	if !any {
-		return nil
+		return nil, nil
 	}
 	p := newPlot(f, "peak resident memory of the proxy process")
 	p.Y.Label.Text = "peak RSS (MiB)"
 	p.X.Label.Text = "proxy"
-	bars(p, f, vals, errs, "MiB")
+	if err := bars(p, f, vals, errs, "MiB"); err != nil {
+		return nil, err
+	}
 	p.Legend = plot.NewLegend()
-	return p
+	return p, nil
 }
 
-func sizes(f *File) *plot.Plot {
+func sizes(f *File) (*plot.Plot, error) {
 	p := newPlot(f, "static binary and image size")
 	p.Y.Label.Text = "size (MiB)"
 	p.X.Label.Text = "proxy"
@@ -553,7 +593,7 @@ func sizes(f *File) *plot.Plot {
 		for k, v := range []float64{float64(px.BinaryBytes), float64(px.Image.SizeBytes)} {
 			b, err := plotter.NewBarChart(plotter.Values{v / (1 << 20)}, w)
 			if err != nil {
-				continue
+				return nil, err
 			}
 			b.XMin = float64(i)
 			b.Offset = w * vg.Length(2*k-1) / 2
@@ -571,22 +611,27 @@ func sizes(f *File) *plot.Plot {
 		labels.Labels = append(labels.Labels, fmt.Sprintf("%.2f MiB", mib))
 	}
 	if !any {
-		return nil
+		return nil, nil
 	}
-	addBarLabels(p, labels)
+	if err := addBarLabels(p, labels); err != nil {
+		return nil, err
+	}
 	p.NominalX(names...)
 	p.X.Min, p.X.Max = -0.5, float64(len(f.Proxies))-0.5
 	p.Y.Min, p.Y.Max = 0, top*1.3
 	// One legend entry per kind of bar, in neutral grey.
 	for k, name := range []string{"static binary (left, light)", "scratch image (right; value shown)"} {
-		b, _ := plotter.NewBarChart(plotter.Values{0}, w)
+		b, err := plotter.NewBarChart(plotter.Values{0}, w)
+		if err != nil {
+			return nil, err
+		}
 		b.Color = color.Gray{0x50}
 		if k == 0 {
 			b.Color = color.Gray{0xb0}
 		}
 		p.Legend.Add(name, b)
 	}
-	return p
+	return p, nil
 }
 
 func lighten(c color.Color) color.Color {
@@ -595,13 +640,13 @@ func lighten(c color.Color) color.Color {
 	return color.RGBA{mix(r), mix(g), mix(b), 0xff}
 }
 
-func perfLoss(f *File) *plot.Plot {
+func perfLoss(f *File) (*plot.Plot, error) {
 	if f.Probes == nil || f.Probes.Mode == "" {
-		return nil
+		return nil, nil
 	}
 	steps := f.Steps()
 	if steps == 0 {
-		return nil
+		return nil, nil
 	}
 	p := newPlot(f, "eBPF perf-buffer loss ratio")
 	p.Y.Label.Text = "loss ratio (failed / attempted)"
@@ -621,7 +666,7 @@ func perfLoss(f *File) *plot.Plot {
 		}
 		b, err := plotter.NewBarChart(vals, w)
 		if err != nil {
-			continue
+			return nil, err
 		}
 		b.Offset = w * vg.Length(2*i-n+1) / 2
 		b.Color = proxyColor(px.Name, i)
@@ -630,7 +675,7 @@ func perfLoss(f *File) *plot.Plot {
 		p.Legend.Add(proxyLabel(px), b)
 	}
 	if !any {
-		return nil
+		return nil, nil
 	}
 	var names []string
 	for s := range steps {
@@ -653,5 +698,5 @@ func perfLoss(f *File) *plot.Plot {
 	} else {
 		p.Y.Max = maxV * 1.25
 	}
-	return p
+	return p, nil
 }

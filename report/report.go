@@ -1,11 +1,31 @@
 package report
 
 import (
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 )
+
+// A Reporter renders one view of results to w and returns the first error
+// writing it: the table, report.md, a diff.
+type Reporter func(w io.Writer) error
+
+// writer writes formatted text; renderers write freely and learn of the
+// first failure once, from newWriter's done.
+type writer func(format string, a ...any)
+
+func newWriter(out io.Writer) (w writer, done func() error) {
+	var err error
+	w = func(format string, a ...any) {
+		if err == nil {
+			_, err = fmt.Fprintf(out, format, a...)
+		}
+	}
+	return w, func() error { return err }
+}
 
 // DefaultDir is where the report of a results file goes: a folder beside
 // it with the same name, results/<scenario>-<time>/.
@@ -24,8 +44,17 @@ func Write(f *File, dir string) (string, error) {
 		return "", err
 	}
 	path := filepath.Join(dir, "report.md")
-	if err := os.WriteFile(path, []byte(Markdown(f, plots)), 0o644); err != nil {
+	if err := WriteFile(path, NewMarkdown(f, plots)); err != nil {
 		return "", fmt.Errorf("write report: %w", err)
 	}
 	return path, nil
+}
+
+// WriteFile renders r into the file at path.
+func WriteFile(path string, r Reporter) error {
+	out, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	return errors.Join(r(out), out.Close())
 }

@@ -2,6 +2,7 @@ package report
 
 import (
 	"bytes"
+	"errors"
 	"flag"
 	"image/png"
 	"os"
@@ -12,7 +13,13 @@ import (
 	"github.com/proxylab/proxylab/lab"
 )
 
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/ (tables, reports, diffs)")
+
+// fixture is the path of a results file every test reads; the results
+// files live once, beside the code that writes them.
+func fixture(name string) string {
+	return filepath.Join("..", "lab", "testdata", "results-"+name+".json")
+}
 
 // fixtures are results files the report is checked against. All but one
 // were produced by real runs (default.yaml with three repetitions and 12 s
@@ -55,7 +62,7 @@ func golden(t *testing.T, name, got string) {
 func TestReportGolden(t *testing.T) {
 	for _, fx := range fixtures {
 		t.Run(fx.name, func(t *testing.T) {
-			path := filepath.Join("testdata", "results-"+fx.name+".json")
+			path := fixture(fx.name)
 			if fx.produced {
 				if err := lab.ValidateResults("..", path); err != nil {
 					t.Fatal(err)
@@ -141,7 +148,7 @@ func TestPlotsPerFixture(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.fixture, func(t *testing.T) {
-			f, err := Load(filepath.Join("testdata", "results-"+c.fixture+".json"))
+			f, err := Load(fixture(c.fixture))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -168,26 +175,97 @@ func TestPlotsPerFixture(t *testing.T) {
 }
 
 func TestDiffGolden(t *testing.T) {
-	a, err := Load(filepath.Join("testdata", "results-complete.json"))
+	a, err := Load(fixture("complete"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := Load(filepath.Join("testdata", "results-repeat3.json"))
+	b, err := Load(fixture("repeat3"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := Diff(a, b)
+	got := render(t, NewDiff(a, b))
 	golden(t, "diff-complete-repeat3.md", got)
 	for _, want := range []string{"| scenario repeat | 1 | 3 | **changed** |", "The environment changed"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("diff lacks %q", want)
 		}
 	}
-	same := Diff(b, b)
+	same := render(t, NewDiff(b, b))
 	if !strings.Contains(same, "Same environment, images and scenario in both files.") || strings.Contains(same, "**changed") {
 		t.Errorf("a file against itself shows changes:\n%s", same)
 	}
 }
+
+// render runs r into a string, failing the test on a write error.
+func render(t *testing.T, r Reporter) string {
+	t.Helper()
+	var b strings.Builder
+	if err := r(&b); err != nil {
+		t.Fatal(err)
+	}
+	return b.String()
+}
+
+// The terminal table of each fixture, including an incomplete run's, which
+// must say so.
+func TestTableGolden(t *testing.T) {
+	for _, name := range []string{"complete", "failed", "interrupted", "repeat3", "search"} {
+		t.Run(name, func(t *testing.T) {
+			f, err := Load(fixture(name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := render(t, NewTable(f))
+			golden(t, "table-"+name+".txt", got)
+			if !f.Complete && !strings.Contains(got, "INCOMPLETE: "+f.StopReason) {
+				t.Errorf("an incomplete run's table must say so:\n%s", got)
+			}
+		})
+	}
+}
+
+// Every output shows the same warnings: each note of a fixture appears, in
+// the same words, in the terminal table and in report.md.
+func TestNotesInEveryOutput(t *testing.T) {
+	for _, name := range []string{"failed", "interrupted", "search", "baselines"} {
+		t.Run(name, func(t *testing.T) {
+			f, err := Load(fixture(name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			notes := Notes(f)
+			if len(notes) == 0 {
+				t.Fatal("fixture has no notes to check")
+			}
+			table, md := render(t, NewTable(f)), render(t, NewMarkdown(f, nil))
+			for _, n := range notes {
+				if !strings.Contains(table, n.String()) {
+					t.Errorf("table lacks note %q", n)
+				}
+				if !strings.Contains(md, "- "+oneLine(n.String())) {
+					t.Errorf("report.md lacks note %q", n)
+				}
+			}
+		})
+	}
+}
+
+// A reporter says when it could not write.
+func TestReporterWriteError(t *testing.T) {
+	f, err := Load(fixture("complete"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, r := range map[string]Reporter{"table": NewTable(f), "markdown": NewMarkdown(f, nil), "diff": NewDiff(f, f)} {
+		if err := r(failingWriter{}); err == nil || !strings.Contains(err.Error(), "disk full") {
+			t.Errorf("%s: error %v, want the writer's", name, err)
+		}
+	}
+}
+
+type failingWriter struct{}
+
+func (failingWriter) Write([]byte) (int, error) { return 0, errors.New("disk full") }
 
 func TestLoadRejects(t *testing.T) {
 	dir := t.TempDir()

@@ -11,6 +11,7 @@ import (
 
 	"github.com/proxylab/proxylab/conformance"
 	"github.com/proxylab/proxylab/lab"
+	"github.com/proxylab/proxylab/report"
 	"github.com/proxylab/proxylab/scenarios"
 )
 
@@ -73,7 +74,9 @@ Without arguments it runs scenarios/default.yaml.`,
 				disp.done()
 				if res != nil && path != "" {
 					fmt.Fprintf(out, "\n== %s ==\n", sc.Name)
-					lab.PrintTable(out, res)
+					if err := report.NewTable(&report.File{Path: path, Results: res})(out); err != nil {
+						return err
+					}
 					fmt.Fprintf(out, "results: %s\n", path)
 					// An incomplete file gets its report too: it says so,
 					// and what was measured is still worth reading.

@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"os"
 
 	"github.com/spf13/cobra"
 
@@ -51,10 +50,9 @@ step with the ratio B/A and whether the change is significant.`,
 					return exitError{code: 2, err: err}
 				}
 				if out != "" {
-					return os.WriteFile(out, []byte(report.Diff(a, b)), 0o644)
+					return report.WriteFile(out, report.NewDiff(a, b))
 				}
-				_, err = fmt.Fprint(cmd.OutOrStdout(), report.Diff(a, b))
-				return err
+				return report.NewDiff(a, b)(cmd.OutOrStdout())
 			}
 			if len(args) != 1 {
 				return exitError{code: 2, err: fmt.Errorf("report takes one results file, got %d (two files: --diff)", len(args))}

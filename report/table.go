@@ -1,0 +1,140 @@
+package report
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/proxylab/proxylab/lab"
+	"github.com/proxylab/proxylab/scenarios"
+	"github.com/proxylab/proxylab/stats"
+)
+
+// NewTable is the terminal comparison `proxylab compare` ends with: one row
+// per proxy and step, medians across repetitions with the half-width of
+// their interval, then the notes, what the run verified, searched and
+// counted, and how to read the cells.
+func NewTable(f *File) Reporter {
+	return func(out io.Writer) error {
+		if err := writeRows(out, f); err != nil {
+			return err
+		}
+		w, done := newWriter(out)
+		if notes := Notes(f); len(notes) > 0 {
+			w("\n")
+			for _, n := range notes {
+				w("%s\n", n)
+				for _, l := range n.Logs {
+					w("    | %s\n", l)
+				}
+			}
+		}
+		writeTableInfo(w, f)
+		pl := f.Placement
+		w("\n%s; * = target rate not delivered; latency as the load generator saw it; CPU s = proxy CPU time in the step\nplacement: proxy on CPU %s, upstream on CPU %s, load generator on CPU %s\n",
+			intervalLegend(minRuns(f)), pl.ProxyCPUs, pl.UpstreamCPUs, pl.LoadgenCPUs)
+		return done()
+	}
+}
+
+// writeRows writes the aligned table itself. A * marks a row whose rate
+// was not delivered: it is no measurement at that rate.
+func writeRows(out io.Writer, f *File) error {
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
+	if f.Steps() > 0 {
+		fmt.Fprintln(tw, "proxy\tstep\ttarget/s\tachieved/s\tsuccess\tp50\tp99\tp99.9\tmax\tCPU s\tpeak RSS\tn\t")
+	}
+	for _, p := range f.Proxies {
+		for _, s := range p.Summary {
+			mark := ""
+			if s.Saturated > 0 {
+				mark = "*"
+			}
+			fmt.Fprintf(tw, "%s\t%d\t%.0f\t%s%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t\n",
+				p.Name, s.Step, s.TargetRate, lab.FormatStat(s.AchievedRate, "/s"), mark, lab.FormatValue(s.Success.Median, "ratio"),
+				lab.FormatStat(s.P50, "us"), lab.FormatStat(s.P99, "us"), lab.FormatStat(s.P999, "us"), lab.FormatStat(s.Max, "us"),
+				lab.FormatStat(s.CPUSeconds, "s"), lab.FormatStat(s.PeakRSSBytes, "bytes"), s.AchievedRate.N)
+		}
+	}
+	return tw.Flush()
+}
+
+// writeTableInfo says what each row is (verified, a baseline), what each
+// search found and what the probes counted: report.md has sections for
+// these, the terminal has these lines.
+func writeTableInfo(w writer, f *File) {
+	var lines []string
+	add := func(format string, a ...any) { lines = append(lines, fmt.Sprintf(format, a...)) }
+	for _, p := range f.Proxies {
+		switch v := p.Verified; {
+		case p.Name == lab.Direct.Name && p.Baseline:
+			add("direct: baseline, no proxy: the load goes straight to the upstream")
+		case p.Baseline:
+			add("%s: baseline, not a lab proxy: not checked against the proxy contract", p.Name)
+		case v != nil && !v.Skipped:
+			add("%s: passed %d of %d conformance cases", p.Name, v.Cases-len(v.Failed), v.Cases)
+		}
+		for _, r := range searches(p) {
+			add("%s", searchLine(p, r, f.Scenario.Load.Search))
+		}
+	}
+	if f.Probes != nil && f.Probes.Mode != "" {
+		add("eBPF probes (%s mode), per proxy process and step:", f.Probes.Mode)
+		for _, p := range f.Proxies {
+			for _, run := range p.Runs {
+				for i, st := range run.Steps {
+					if c := st.Probes; c != nil {
+						add("  %s repetition %d step %d: %d accepts, %d connects; perf buffer: %d of %d events delivered, %d failed, %d lost (loss ratio %.4f)",
+							p.Name, run.Repetition, i+1, c.Accepts, c.Connects, c.Received, c.Attempted, c.Failed, c.LostSamples, c.LossRatio)
+					}
+				}
+			}
+		}
+	}
+	if len(lines) > 0 {
+		w("\n%s\n", strings.Join(lines, "\n"))
+	}
+}
+
+// searchLine states what a search found; a rate that is only a lower
+// bound (the load generator or search.max stopped the search) says so with
+// ">=", so it is never read as the proxy's capacity.
+func searchLine(p *lab.ProxyResult, r *lab.Run, s *scenarios.Search) string {
+	sr := r.Search
+	bound := ""
+	if sr.StoppedBy == lab.StoppedByLoadgen || sr.StoppedBy == lab.StoppedByMax {
+		bound = ">= "
+	}
+	objective := ""
+	if s != nil {
+		objective = fmt.Sprintf(" with p99 <= %s and success >= %s", s.SLOP99, lab.FormatValue(s.MinSuccess, "ratio"))
+	}
+	return fmt.Sprintf("%s repetition %d: highest rate%s: %s%d/s after %d probes, stopped by %s: %s",
+		p.Name, r.Repetition, objective, bound, sr.Rate, len(sr.Probes), stoppedBy(p, sr), sr.Reason)
+}
+
+// minRuns is the smallest number of repetitions behind any row.
+func minRuns(f *File) int {
+	n := math.MaxInt
+	for _, p := range f.Proxies {
+		for _, s := range p.Summary {
+			n = min(n, s.AchievedRate.N)
+		}
+	}
+	return n
+}
+
+// intervalLegend explains the "median ±half-width" cells for the smallest
+// number of repetitions in a table.
+func intervalLegend(minN int) string {
+	switch {
+	case minN == math.MaxInt:
+		return "medians over n repetitions"
+	case minN < stats.MinN:
+		return fmt.Sprintf("medians over n repetitions; with n < %d no interval can be given, so rows with fewer runs show the median alone", stats.MinN)
+	}
+	return fmt.Sprintf("median ±half-width of its %.0f%% bootstrap interval (%d resamples, seed %d) over n repetitions; with n = 3 that interval is the full range of the runs",
+		100*stats.Level, stats.Resamples, stats.Seed)
+}

@@ -20,13 +20,29 @@ pub const RequestError = error{
     BadContentLength,
     LengthAndCoding,
     UnsupportedCoding,
+    BadTarget,
+    /// CONNECT: this proxy does not tunnel.
+    NotImplemented,
     OutOfMemory,
 };
 
 pub const Request = struct {
     method: []const u8,
+    /// The request-target as the client wrote it.
     target: []const u8,
     http11: bool,
+    /// What the upstream's request line carries: the target in
+    /// origin-form (or "*"), without the scheme and authority of an
+    /// absolute-form target.
+    upstream_target: []const u8 = "",
+    /// A "/" goes before upstream_target: an absolute-form target with a
+    /// query but an empty path.
+    slash_first: bool = false,
+    /// The authority of an absolute-form target, which becomes the Host
+    /// the upstream sees.
+    authority: ?[]const u8 = null,
+    /// The index of the client's Host field in the field list.
+    host_index: ?usize = null,
     content_length: ?u64 = null,
     chunked: bool = false,
     keep_alive: bool = true,
@@ -44,9 +60,6 @@ pub const Response = struct {
     http11: bool,
     content_length: ?u64 = null,
     chunked: bool = false,
-    /// A transfer coding other than chunked last: the body runs to the
-    /// end of the connection.
-    other_coding: bool = false,
     close: bool = false,
     last_via: ?usize = null,
 };
@@ -181,6 +194,7 @@ pub fn parseRequest(head: []const u8, gpa: std.mem.Allocator, fields: *FieldList
         switch (name.len) {
             4 => if (eqlLower(name, "host")) {
                 hosts += 1;
+                req.host_index = fields.items.len;
                 if (!validHost(value)) return error.BadHost;
             },
             6 => if (eqlLower(name, "expect") and eqlLower(value, "100-continue")) {
@@ -223,6 +237,10 @@ pub fn parseRequest(head: []const u8, gpa: std.mem.Allocator, fields: *FieldList
     if (hosts > 1 or (req.http11 and hosts == 0)) return error.BadHost;
     req.has_host = hosts == 1;
     req.keep_alive = if (req.http11) !conn_close else conn_keep and !conn_close;
+    const t = try parseTarget(req.method, req.target);
+    req.upstream_target = t.path;
+    req.slash_first = t.slash_first;
+    req.authority = t.authority;
 
     if (names_fields) dropNamed(fields.items);
     for (fields.items, 0..) |f, i| {
@@ -231,6 +249,69 @@ pub fn parseRequest(head: []const u8, gpa: std.mem.Allocator, fields: *FieldList
         if (eqlLower(f.name, "via")) req.last_via = i;
     }
     return req;
+}
+
+pub const Target = struct {
+    path: []const u8,
+    slash_first: bool = false,
+    authority: ?[]const u8 = null,
+};
+
+/// Sorts a request-target into its form (RFC 9112 3.2) and says what the
+/// upstream gets instead. CONNECT is refused whatever its target; a
+/// fragment, an authority-form target with another method, "*" with a
+/// method other than OPTIONS and anything in no form are malformed.
+pub fn parseTarget(method: []const u8, target: []const u8) error{ BadTarget, NotImplemented }!Target {
+    if (std.mem.eql(u8, method, "CONNECT")) return error.NotImplemented;
+    if (target.len == 0 or std.mem.indexOfScalar(u8, target, '#') != null) return error.BadTarget;
+    if (target[0] == '/') return .{ .path = target };
+    const options = std.mem.eql(u8, method, "OPTIONS");
+    if (std.mem.eql(u8, target, "*")) return if (options) .{ .path = "*" } else error.BadTarget;
+    const rest = stripScheme(target) orelse return error.BadTarget;
+    const end = std.mem.indexOfAny(u8, rest, "/?") orelse rest.len;
+    const authority = rest[0..end];
+    if (!validAuthority(authority)) return error.BadTarget;
+    const tail = rest[end..];
+    if (tail.len == 0) return .{ .path = if (options) "*" else "/", .authority = authority };
+    return .{ .path = tail, .slash_first = tail[0] == '?', .authority = authority };
+}
+
+/// The rest of an http or https URI after "scheme://", or null.
+fn stripScheme(target: []const u8) ?[]const u8 {
+    inline for (.{ "http://", "https://" }) |scheme| {
+        if (std.ascii.startsWithIgnoreCase(target, scheme)) return target[scheme.len..];
+    }
+    return null;
+}
+
+fn isRegNameChar(c: u8) bool {
+    return switch (c) {
+        'a'...'z', 'A'...'Z', '0'...'9' => true,
+        '-', '.', '_', '~', '%', '!', '$', '&', '\'', '(', ')', '*', '+', ',', ';', '=' => true,
+        else => false,
+    };
+}
+
+/// host [":" port] with a non-empty host and no userinfo (RFC 3986 3.2).
+pub fn validAuthority(a: []const u8) bool {
+    var port: []const u8 = "";
+    if (a.len > 0 and a[0] == '[') {
+        const close = std.mem.indexOfScalar(u8, a, ']') orelse return false;
+        if (close < 2) return false;
+        for (a[1..close]) |c| if (!(std.ascii.isHex(c) or c == ':' or c == '.' or c == 'v' or c == 'V')) return false;
+        const after = a[close + 1 ..];
+        if (after.len > 0) {
+            if (after[0] != ':') return false;
+            port = after[1..];
+        }
+    } else {
+        const colon = std.mem.indexOfScalar(u8, a, ':') orelse a.len;
+        if (colon == 0) return false;
+        for (a[0..colon]) |c| if (!isRegNameChar(c)) return false;
+        if (colon < a.len) port = a[colon + 1 ..];
+    }
+    for (port) |c| if (!std.ascii.isDigit(c)) return false;
+    return true;
 }
 
 /// Drops the fields a Connection field names. Host and the framing fields
@@ -303,14 +384,10 @@ pub fn parseResponse(head: []const u8, gpa: std.mem.Allocator, fields: *FieldLis
             if (resp.content_length) |old| if (old != n) return error.BadResponse;
             resp.content_length = n;
         } else if (eqlLower(name, "transfer-encoding")) {
-            const last = if (std.mem.lastIndexOfScalar(u8, value, ',')) |i| trimOws(value[i + 1 ..]) else value;
-            if (eqlLower(last, "chunked")) {
-                resp.chunked = true;
-                resp.other_coding = false;
-            } else {
-                resp.chunked = false;
-                resp.other_coding = true;
-            }
+            // Only chunked alone can be decoded here; stripping any other
+            // coding would hand the client content it cannot read.
+            if (resp.chunked or !eqlLower(value, "chunked")) return error.BadResponse;
+            resp.chunked = true;
         } else if (eqlLower(name, "connection")) {
             var it = std.mem.splitScalar(u8, value, ',');
             while (it.next()) |raw| {
@@ -328,6 +405,7 @@ pub fn parseResponse(head: []const u8, gpa: std.mem.Allocator, fields: *FieldLis
         if (isHopByHop(name)) f.drop = true;
         try fields.append(gpa, f);
     }
+    if (resp.chunked and resp.content_length != null) return error.BadResponse;
     if (!resp.http11 and !keep) resp.close = true;
     if (names_fields) {
         for (fields.items) |*f| {
@@ -369,6 +447,21 @@ pub fn parseChunkSize(line: []const u8) ChunkError!u64 {
     if (rest.len > 0 and rest[0] != ';') return error.BadChunk;
     if (!validValue(rest)) return error.BadChunk;
     return n;
+}
+
+/// A trailer field line (without its CRLF): a token, a colon and a value,
+/// as in a head.
+pub fn validFieldLine(line: []const u8) bool {
+    const colon = std.mem.indexOfScalar(u8, line, ':') orelse return false;
+    return isToken(line[0..colon]) and validValue(line[colon + 1 ..]);
+}
+
+/// The length of the chunk size at the start of a chunk-size line; what
+/// follows it is the extension.
+pub fn chunkSizeDigits(line: []const u8) usize {
+    var i: usize = 0;
+    while (i < line.len and std.ascii.isHex(line[i])) i += 1;
+    return i;
 }
 
 const testing = std.testing;
@@ -466,4 +559,85 @@ test "response" {
     try testing.expectError(error.BadResponse, parseResponse("SSH-2.0-OpenSSH\r\n\r\n", testing.allocator, &fields));
     const n = try parseResponse("HTTP/1.1 204\r\n\r\n", testing.allocator, &fields);
     try testing.expectEqual(@as(u16, 204), n.status);
+}
+
+test "request targets" {
+    const Want = struct { method: []const u8, target: []const u8, path: []const u8, slash: bool = false, authority: ?[]const u8 = null };
+    const accepted = [_]Want{
+        .{ .method = "GET", .target = "/p?q=%2F", .path = "/p?q=%2F" },
+        .{ .method = "GET", .target = "http://a.test:8080/p?q", .path = "/p?q", .authority = "a.test:8080" },
+        .{ .method = "GET", .target = "HTTPS://A.test", .path = "/", .authority = "A.test" },
+        .{ .method = "GET", .target = "http://a.test?q=1", .path = "?q=1", .slash = true, .authority = "a.test" },
+        .{ .method = "GET", .target = "http://[::1]:80/v6", .path = "/v6", .authority = "[::1]:80" },
+        .{ .method = "OPTIONS", .target = "*", .path = "*" },
+        .{ .method = "OPTIONS", .target = "http://a.test:9", .path = "*", .authority = "a.test:9" },
+        .{ .method = "OPTIONS", .target = "http://a.test:9/", .path = "/", .authority = "a.test:9" },
+        .{ .method = "OPTIONS", .target = "http://a.test?x", .path = "?x", .slash = true, .authority = "a.test" },
+    };
+    for (accepted) |w| {
+        const t = try parseTarget(w.method, w.target);
+        try testing.expectEqualStrings(w.path, t.path);
+        try testing.expectEqual(w.slash, t.slash_first);
+        if (w.authority) |a| try testing.expectEqualStrings(a, t.authority.?) else try testing.expect(t.authority == null);
+    }
+    const refused = [_][2][]const u8{
+        .{ "GET", "*" },                .{ "POST", "*" },                .{ "GET", "a.test:443" },
+        .{ "GET", "/p#f" },             .{ "GET", "/p?q#" },             .{ "GET", "http://a.test/#f" },
+        .{ "GET", "http://u@a.test/" }, .{ "GET", "http://u:p@a:1/" },   .{ "GET", "ftp://a.test/" },
+        .{ "GET", "ws://a.test/" },     .{ "GET", "a.test/p" },          .{ "GET", "http:/a.test/" },
+        .{ "GET", "http:a.test/" },     .{ "GET", "http:///p" },         .{ "GET", "http://:80/p" },
+        .{ "GET", "?q=1" },             .{ "GET", "http://a.test:8x/" }, .{ "GET", "http://[::1/" },
+        .{ "OPTIONS", "a.test:443" },   .{ "GET", "" },
+    };
+    for (refused) |r| try testing.expectError(error.BadTarget, parseTarget(r[0], r[1]));
+    for ([_][]const u8{ "a.test:443", "/p", "http://a.test/", "*", "#" }) |t|
+        try testing.expectError(error.NotImplemented, parseTarget("CONNECT", t));
+}
+
+test "absolute-form request: Host comes from the target" {
+    var fields: FieldList = .empty;
+    defer fields.deinit(testing.allocator);
+    const r = try parseRequest("GET http://a.test:1/p HTTP/1.1\r\nX: 1\r\nHost: other\r\n\r\n", testing.allocator, &fields);
+    try testing.expectEqualStrings("a.test:1", r.authority.?);
+    try testing.expectEqual(@as(?usize, 1), r.host_index);
+    try testing.expectEqual(error.BadHost, parseErr("GET http://a.test/p HTTP/1.1\r\n\r\n"));
+    try testing.expect((try parseOk("GET http://a.test/p HTTP/1.0\r\n\r\n")).authority != null);
+    try testing.expectEqual(error.NotImplemented, parseErr("CONNECT a:443 HTTP/1.1\r\nHost: a:443\r\n\r\n"));
+}
+
+test "response framing: chunked alone, never with Content-Length" {
+    var fields: FieldList = .empty;
+    defer fields.deinit(testing.allocator);
+    const refused = [_][]const u8{
+        "Transfer-Encoding: gzip\r\n",
+        "Transfer-Encoding: gzip, chunked\r\n",
+        "Transfer-Encoding: chunked, gzip\r\n",
+        "Transfer-Encoding: chunked, chunked\r\n",
+        "Transfer-Encoding: deflate\r\n",
+        "Transfer-Encoding: \r\n",
+        "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n",
+        "Transfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n",
+        "Transfer-Encoding: chunked\r\nContent-Length: 5\r\n",
+        "Content-Length: 5\r\nTransfer-Encoding: chunked\r\n",
+        "Content-Length: 5\r\nContent-Length: 6\r\n",
+        "Content-Length: 5, 5\r\n",
+        "Content-Length: -1\r\n",
+    };
+    var buf: [256]u8 = undefined;
+    for (refused) |f| {
+        const head = try std.fmt.bufPrint(&buf, "HTTP/1.1 200 OK\r\n{s}\r\n", .{f});
+        try testing.expectError(error.BadResponse, parseResponse(head, testing.allocator, &fields));
+    }
+    const r = try parseResponse("HTTP/1.1 200 OK\r\ntransfer-encoding:  Chunked \r\n\r\n", testing.allocator, &fields);
+    try testing.expect(r.chunked);
+    const same = try parseResponse("HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n", testing.allocator, &fields);
+    try testing.expectEqual(@as(?u64, 5), same.content_length);
+}
+
+test "trailer field lines" {
+    try testing.expect(validFieldLine("X-T: 1"));
+    try testing.expect(validFieldLine("X-T:"));
+    try testing.expect(!validFieldLine("no colon"));
+    try testing.expect(!validFieldLine("X T: 1"));
+    try testing.expect(!validFieldLine("X: a\x00"));
 }

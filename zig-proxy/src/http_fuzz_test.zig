@@ -21,16 +21,19 @@ const request_seeds = [_][]const u8{
     "OPTIONS * HTTP/1.1\r\nHost: [::1]:80\r\nTE: trailers\r\nUpgrade: h2c\r\nConnection: upgrade, te\r\n\r\n",
     "DELETE /r HTTP/1.1\r\nhost: h\r\ncontent-length: 0\r\nAccept: */*\r\nUser-Agent: t/1\r\n\r\n",
     "PUT /p HTTP/1.1\r\nHost: h\r\nContent-Length: 18446744073709551\r\nX-Forwarded-For: 1.2.3.4\r\nConnection: close, x-forwarded-for\r\n\r\n",
+    "GET http://a.test:8080/p?q HTTP/1.1\r\nHost: other\r\n\r\n",
+    "OPTIONS HTTPS://[::1]:443 HTTP/1.1\r\nHost: h\r\n\r\n",
 };
 
 const response_seeds = [_][]const u8{
     "HTTP/1.1 200 OK\r\nContent-Length: 12\r\nVia: 1.1 up\r\n\r\n",
-    "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\nConnection: close\r\n\r\n",
+    "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n",
     "HTTP/1.0 404 Not Found\nContent-Type: text/plain\n\n",
     "HTTP/1.1 100 Continue\r\n\r\n",
     "HTTP/1.1 204\r\nConnection: x-a\r\nX-A: 1\r\n\r\n",
     "HTTP/1.1 301 Moved Permanently\r\nLocation: /b\r\nContent-Length: 0\r\nContent-Length: 0\r\n\r\n",
-    "HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nTransfer-Encoding: gzip\r\n\r\n",
+    "HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nTransfer-Encoding:  CHUNKED \r\n\r\n",
+    "HTTP/1.1 103 Early Hints\r\nLink: </s.css>; rel=preload\r\n\r\n",
 };
 
 const chunk_seeds = [_][]const u8{
@@ -327,12 +330,35 @@ fn checkFieldSlices(c: Case, head: []const u8, fields: []const http.Field) !void
     }
 }
 
+/// What goes upstream is in origin-form or "*", never carries a
+/// fragment, and comes from the client's target.
+fn checkUpstreamTarget(c: Case, req: http.Request) !void {
+    const t = req.upstream_target;
+    try c.expect(t.len > 0, "empty upstream target");
+    try c.expect(std.mem.indexOfScalar(u8, t, '#') == null, "fragment forwarded");
+    try c.expect(!std.mem.eql(u8, req.method, "CONNECT"), "CONNECT accepted");
+    if (std.mem.eql(u8, t, "*")) {
+        try c.expect(std.mem.eql(u8, req.method, "OPTIONS"), "asterisk-form with a method other than OPTIONS");
+    } else if (req.slash_first) {
+        try c.expect(t[0] == '?' and req.authority != null, "slash put before something not a query");
+    } else {
+        try c.expect(t[0] == '/', "upstream target not in origin-form");
+    }
+    if (req.authority) |a| {
+        try c.expect(a.len > 0 and std.mem.indexOfScalar(u8, a, '@') == null, "authority empty or with userinfo");
+        try c.expect(within(a, req.target), "authority outside the target");
+    } else {
+        try c.expect(std.mem.eql(u8, t, req.target), "origin-form target changed");
+    }
+}
+
 fn checkRequest(c: Case, head: []const u8, whole_head: bool, fields: *http.FieldList) !bool {
     const req = http.parseRequest(head, testing.allocator, fields) catch return false;
     const items = fields.items;
     try c.expect(req.method.len > 0 and within(req.method, head), "method outside the input");
     try c.expect(req.target.len > 0 and within(req.target, head), "target outside the input");
     for (req.target) |b| try c.expect(b > 0x20 and b < 0x7f, "target holds a space or control byte");
+    try checkUpstreamTarget(c, req);
     try c.expect(req.content_length == null or !req.chunked, "both Content-Length and chunked");
     try c.expect(!req.chunked or req.http11, "chunked in HTTP/1.0");
     try c.expect(!req.http11 or req.has_host, "HTTP/1.1 without Host");
@@ -363,7 +389,7 @@ fn checkResponse(c: Case, head: []const u8, whole_head: bool, fields: *http.Fiel
     const items = fields.items;
     try c.expect(resp.status >= 100 and resp.status <= 999, "status outside 100-999");
     try c.expect(resp.reason.len == 0 or within(resp.reason, head), "reason outside the input");
-    try c.expect(!(resp.chunked and resp.other_coding), "both chunked and another coding last");
+    try c.expect(!(resp.chunked and resp.content_length != null), "both chunked and Content-Length");
     try checkFieldSlices(c, head, items);
 
     var lengths: usize = 0;

@@ -130,4 +130,7 @@ test {
     _ = @import("http.zig");
     _ = @import("loop.zig");
     _ = @import("config.zig");
+    _ = @import("stream.zig");
+    _ = @import("pool.zig");
+    _ = @import("forward.zig");
 }

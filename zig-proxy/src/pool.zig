@@ -40,3 +40,27 @@ pub const Pool = struct {
         sys.close(fd);
     }
 };
+
+test "an idle connection with pending bytes or an end is not taken" {
+    const t = std.testing;
+    const linux = std.os.linux;
+    var p = try Pool.init(t.allocator, undefined, 4);
+    defer t.allocator.free(p.idle);
+    var pairs: [3][2]i32 = undefined;
+    for (&pairs) |*pair| {
+        try t.expectEqual(linux.E.SUCCESS, std.posix.errno(linux.socketpair(linux.AF.UNIX, linux.SOCK.STREAM | linux.SOCK.NONBLOCK, 0, pair)));
+    }
+    defer for (pairs) |pair| {
+        _ = linux.close(pair[1]);
+    };
+    // LIFO: the last one put is checked first.
+    p.put(pairs[0][0]); // healthy
+    p.put(pairs[1][0]); // its peer closed
+    p.put(pairs[2][0]); // unsolicited bytes pending
+    _ = linux.close(pairs[1][1]);
+    pairs[1][1] = -1;
+    _ = linux.write(pairs[2][1], "x", 1);
+    try t.expectEqual(@as(?i32, pairs[0][0]), p.get());
+    try t.expectEqual(@as(?i32, null), p.get());
+    _ = linux.close(pairs[0][0]);
+}

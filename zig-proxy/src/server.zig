@@ -31,8 +31,11 @@ pub const Outcome = enum { keep, close };
 /// How long a kept-alive connection may wait for its next request; long,
 /// so that the pauses of a benchmark never close one.
 const idle_ms = 120_000;
-/// A request's head and body must arrive within this from its first byte.
-pub const request_read_ms = 5_000;
+/// A request's head must arrive within this from its first byte (for a
+/// connection's first request, from the accept).
+pub const head_ms = 5_000;
+/// The longest a request body may stall between two reads.
+pub const body_progress_ms = 5_000;
 /// How long a closing connection is drained, so that unread input does not
 /// turn the close into a reset that destroys the answer in flight.
 const linger_ms = 2_000;
@@ -261,8 +264,12 @@ pub fn formatIp(buf: []u8, addr: std.net.Address) []const u8 {
 
 fn serveConnection(c: *Conn) void {
     defer lingeringClose(c);
+    // The first request's head is due head_ms after the accept; a kept-alive
+    // connection may then wait idle_ms for the first byte of the next one.
+    var started = sys.nowMs();
+    var first = true;
     while (!stopping.load(.acquire)) {
-        c.in.deadline = sys.nowMs() + idle_ms;
+        c.in.deadline = if (first) started + head_ms else sys.nowMs() + idle_ms;
         // Stray line ends between requests are allowed (RFC 9112 2.2).
         while (true) {
             const avail = c.in.buffered();
@@ -270,18 +277,24 @@ fn serveConnection(c: *Conn) void {
             while (skip < avail.len and (avail[skip] == '\r' or avail[skip] == '\n')) skip += 1;
             c.in.consume(skip);
             if (c.in.buffered().len > 0) break;
-            c.in.fill() catch return;
+            c.in.fill() catch |e| {
+                if (first and e == error.Timeout) _ = reject(c, 408, "request timeout\n");
+                return;
+            };
         }
+        if (!first) started = sys.nowMs();
+        first = false;
         c.worker.active += 1;
-        const outcome = handleRequest(c);
+        const outcome = handleRequest(c, started);
         c.worker.active -= 1;
+        c.in.idle_ms = 0;
         if (outcome == .close) return;
     }
 }
 
-fn handleRequest(c: *Conn) Outcome {
+fn handleRequest(c: *Conn, started: i64) Outcome {
     const sh = c.shared;
-    c.in.deadline = sys.nowMs() + request_read_ms;
+    c.in.deadline = started + head_ms;
     const max = sh.cfg.max_header_bytes;
     var scanned: usize = 0;
     const head_len = while (true) {
@@ -298,6 +311,10 @@ fn handleRequest(c: *Conn) Outcome {
     const head = c.in.buffered()[0..head_len];
     const req = http.parseRequest(head, sh.gpa, &c.fields) catch |e| return rejectParse(c, e);
     c.in.consume(head_len);
+    // From here the client's reads are bounded by its stalls: an upload
+    // that keeps sending is never cut.
+    c.in.deadline = sys.no_deadline;
+    c.in.idle_ms = body_progress_ms;
     if (req.content_length) |n| {
         if (n > sh.cfg.max_body_bytes) return reject(c, 413, "request body too large\n");
     }
@@ -306,11 +323,11 @@ fn handleRequest(c: *Conn) Outcome {
     // body has nothing to hold back.
     const has_body = req.chunked or (req.content_length orelse 0) > 0;
     if (req.expect_continue and req.http11 and has_body) {
-        const w = stream.Writer{ .fd = c.fd, .chunked = false, .deadline = c.in.deadline };
+        const w = stream.Writer{ .fd = c.fd, .chunked = false };
         w.write("HTTP/1.1 100 Continue\r\n\r\n") catch return .close;
     }
     const keep = req.keep_alive and !stopping.load(.acquire);
-    return forward.exchange(c, &req, keep);
+    return forward.exchange(c, &req, keep, max - head_len);
 }
 
 fn rejectParse(c: *Conn, e: http.RequestError) Outcome {
@@ -324,6 +341,8 @@ fn rejectParse(c: *Conn, e: http.RequestError) Outcome {
         error.BadContentLength => reject(c, 400, "bad request: invalid Content-Length\n"),
         error.LengthAndCoding => reject(c, 400, "bad request: both Content-Length and Transfer-Encoding\n"),
         error.UnsupportedCoding => reject(c, 400, "bad request: unsupported transfer coding\n"),
+        error.BadTarget => reject(c, 400, "bad request: malformed request target\n"),
+        error.NotImplemented => reject(c, 501, "CONNECT is not supported\n"),
         error.OutOfMemory => reject(c, 500, "internal error\n"),
     };
 }
@@ -348,7 +367,7 @@ pub fn sendError(c: *Conn, status: u16, text: []const u8, head_only: bool, conn:
     const msg = std.fmt.bufPrint(&buf, "HTTP/1.1 {d} {s}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {d}\r\n{s}\r\n{s}", .{
         status, reasonPhrase(status), text.len, conn_field, if (head_only) "" else text,
     }) catch return;
-    const w = stream.Writer{ .fd = c.fd, .chunked = false, .deadline = sys.no_deadline };
+    const w = stream.Writer{ .fd = c.fd, .chunked = false };
     w.write(msg) catch {};
 }
 
@@ -359,6 +378,7 @@ fn reasonPhrase(status: u16) []const u8 {
         413 => "Content Too Large",
         431 => "Request Header Fields Too Large",
         500 => "Internal Server Error",
+        501 => "Not Implemented",
         502 => "Bad Gateway",
         504 => "Gateway Timeout",
         505 => "HTTP Version Not Supported",

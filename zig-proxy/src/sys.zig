@@ -44,14 +44,32 @@ pub fn wait(fd: i32, events: i16, deadline: i64) Error!void {
     }
 }
 
+/// When a socket call may wait: until a fixed instant, and (idle_ms > 0)
+/// for at most idle_ms each time it has to wait, counted from when that
+/// wait begins. The second bounds a gap without progress, not a whole
+/// transfer, and costs a clock read only when a call would block.
+pub const Limit = struct {
+    at: i64 = no_deadline,
+    idle_ms: i64 = 0,
+
+    pub fn waitDeadline(self: Limit) i64 {
+        if (self.idle_ms <= 0) return self.at;
+        return @min(self.at, nowMs() + self.idle_ms);
+    }
+};
+
 /// Reads at least one byte; a peer that has closed is error.Closed.
 pub fn recv(fd: i32, buf: []u8, deadline: i64) Error!usize {
+    return recvLimit(fd, buf, .{ .at = deadline });
+}
+
+pub fn recvLimit(fd: i32, buf: []u8, limit: Limit) Error!usize {
     while (true) {
         const rc = linux.read(fd, buf.ptr, buf.len);
         switch (errno(rc)) {
             .SUCCESS => return if (rc == 0) error.Closed else rc,
             .INTR => {},
-            .AGAIN => try wait(fd, linux.POLL.IN, deadline),
+            .AGAIN => try wait(fd, linux.POLL.IN, limit.waitDeadline()),
             else => return error.Closed,
         }
     }
@@ -60,13 +78,17 @@ pub fn recv(fd: i32, buf: []u8, deadline: i64) Error!usize {
 /// Writes all of data. MSG_NOSIGNAL keeps a vanished peer from raising
 /// SIGPIPE.
 pub fn sendAll(fd: i32, data: []const u8, deadline: i64) Error!void {
+    return sendAllLimit(fd, data, .{ .at = deadline });
+}
+
+pub fn sendAllLimit(fd: i32, data: []const u8, limit: Limit) Error!void {
     var rest = data;
     while (rest.len > 0) {
         const rc = linux.sendto(fd, rest.ptr, rest.len, linux.MSG.NOSIGNAL, null, 0);
         switch (errno(rc)) {
             .SUCCESS => rest = rest[rc..],
             .INTR => {},
-            .AGAIN => try wait(fd, linux.POLL.OUT, deadline),
+            .AGAIN => try wait(fd, linux.POLL.OUT, limit.waitDeadline()),
             else => return error.Closed,
         }
     }
@@ -87,12 +109,16 @@ pub fn setNoDelay(fd: i32) void {
 }
 
 /// True when an idle connection has something to say: data nobody asked
-/// for, or its end. Either way it cannot carry the next request.
+/// for, or its end. Either way it cannot carry the next request. One
+/// non-blocking peek: nothing is taken from the socket, and a connection
+/// with nothing pending answers EAGAIN at once.
 pub fn idleBroken(fd: i32) bool {
-    var pfd = [1]linux.pollfd{.{ .fd = fd, .events = linux.POLL.IN, .revents = 0 }};
-    const rc = linux.poll(&pfd, 1, 0);
-    if (errno(rc) != .SUCCESS) return true;
-    return rc != 0;
+    var b: [1]u8 = undefined;
+    const rc = linux.recvfrom(fd, &b, 1, linux.MSG.PEEK | linux.MSG.DONTWAIT, null, null);
+    return switch (errno(rc)) {
+        .AGAIN => false,
+        else => true, // EOF (0), unsolicited bytes (1) or a pending error
+    };
 }
 
 pub const ConnectError = error{ Refused, Timeout, Failed };

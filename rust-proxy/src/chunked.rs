@@ -3,7 +3,10 @@
 //!
 //! The grammar is hyper's own decoder's, state for state, so the two never
 //! disagree about the end of a body; this side also refuses a body whose
-//! announced chunks add up to more than the limit, before the data comes.
+//! announced chunks add up to more than the limit, before the data comes,
+//! a bare LF in the trailer section (which hyper's decoder lets through),
+//! and chunk extensions and trailers that together with the head weigh
+//! more than the head limit.
 
 use crate::head::Reject;
 
@@ -39,14 +42,18 @@ pub struct Chunked {
     state: State,
     size: u64,
     total: u64,
+    /// What extensions and trailer lines may still take of the head limit.
+    meta_left: usize,
 }
 
 impl Chunked {
-    pub fn new() -> Self {
+    /// `meta_left` is the head limit less the head's own size.
+    pub fn new(meta_left: usize) -> Self {
         Chunked {
             state: State::Start,
             size: 0,
             total: 0,
+            meta_left,
         }
     }
 
@@ -66,6 +73,19 @@ impl Chunked {
                 continue;
             }
             let b = data[i];
+            let meta = match self.state {
+                State::Size => hex(b).is_none() && b != b'\r',
+                State::SizeLws | State::Extension => b != b'\r',
+                State::Trailer | State::TrailerLf => true,
+                State::EndCr => b != b'\r',
+                _ => false,
+            };
+            if meta {
+                if self.meta_left == 0 {
+                    return (i, Step::Refuse(Reject::HeadTooLarge));
+                }
+                self.meta_left -= 1;
+            }
             let next = match self.state {
                 State::Start => match hex(b) {
                     Some(d) => {
@@ -122,6 +142,7 @@ impl Chunked {
                 },
                 State::EndCr => match b {
                     b'\r' => State::EndLf,
+                    b'\n' => return (i, Step::Refuse(Reject::BadChunk)),
                     _ => State::Trailer,
                 },
                 State::EndLf => match b {
@@ -130,6 +151,7 @@ impl Chunked {
                 },
                 State::Trailer => match b {
                     b'\r' => State::TrailerLf,
+                    b'\n' => return (i, Step::Refuse(Reject::BadChunk)),
                     _ => State::Trailer,
                 },
                 State::TrailerLf => match b {
@@ -169,7 +191,7 @@ mod tests {
     use super::*;
 
     fn whole(raw: &[u8], max: u64) -> (usize, Step) {
-        Chunked::new().advance(raw, max)
+        Chunked::new(usize::MAX).advance(raw, max)
     }
 
     #[test]
@@ -193,7 +215,7 @@ mod tests {
         let raw = b"5;x\r\nhello\r\n1a\r\nabcdefghijklmnopqrstuvwxyz\r\n0\r\nT: 1\r\n\r\nNEXT";
         let end = raw.len() - 4;
         for split in 0..raw.len() {
-            let mut c = Chunked::new();
+            let mut c = Chunked::new(usize::MAX);
             let (n1, s1) = c.advance(&raw[..split], 1000);
             if split >= end {
                 assert_eq!((n1, s1), (end, Step::Done));
@@ -216,6 +238,8 @@ mod tests {
             (b"3\r\nabc\rX", 7),
             (b"0\r\n\rX", 4),
             (b"0\r\nT: 1\rX", 8),
+            (b"0\r\nT: 1\nU: 2\r\n\r\n", 7),
+            (b"0\r\n\n", 3),
             (b"11111111111111111\r\n", 16),
         ];
         for (raw, at) in cases {
@@ -240,5 +264,20 @@ mod tests {
             whole(&body, 1000),
             (body.len() - 1, Step::Refuse(Reject::BodyTooLarge))
         );
+    }
+
+    #[test]
+    fn extensions_and_trailers_count_against_the_head_limit() {
+        // 10 bytes of extension (" ;ext=1234") and 7 of trailer
+        // ("T: 12" and its CRLF): 17 in all.
+        let raw = b"5 ;ext=1234\r\nhello\r\n0\r\nT: 12\r\n\r\n";
+        assert_eq!(Chunked::new(17).advance(raw, 100), (raw.len(), Step::Done));
+        let (at, step) = Chunked::new(16).advance(raw, 100);
+        assert_eq!(
+            (at, step),
+            (raw.len() - 3, Step::Refuse(Reject::HeadTooLarge))
+        );
+        let (at, step) = Chunked::new(5).advance(raw, 100);
+        assert_eq!((at, step), (6, Step::Refuse(Reject::HeadTooLarge)));
     }
 }

@@ -1,27 +1,34 @@
-//! The client connection as hyper's server reads it.
+//! The client connection as hyper's server reads and writes it.
 //!
 //! Every request head is held back until it is complete and has passed
-//! [`head::inspect`]; bodies are followed to their end so that the next
-//! head is found where hyper will look for it. A refused head never reaches
-//! hyper: a fixed stand-in request takes its place, the service recognises
-//! it by its position on the connection and answers with the refusal, and
-//! nothing after it is read. That keeps the answer to a refused request the
-//! proxy's own (status, text, `Connection: close`) and guarantees that no
-//! byte of it reaches the upstream.
+//! [`head::inspect`], which refuses what hyper would refuse with an answer
+//! of its own or accept while hiding it from the service (see the README);
+//! bodies are followed to their end so that the next head is found where
+//! hyper will look for it. A refused head never reaches hyper: a fixed
+//! stand-in request takes its place, the service recognises it by its
+//! position on the connection and answers with the refusal, and nothing
+//! after it is read. That keeps the answer to a refused request the proxy's
+//! own (status, text, `Connection: close`) and guarantees that no byte of
+//! it reaches the upstream.
+//!
+//! The gate also keeps the head, idle and body-progress deadlines, and
+//! writes the interim (1xx) heads the service hands it, in order: only
+//! once hyper has flushed everything it buffered of earlier answers.
 
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, AtomicU8, Ordering::Relaxed};
-use std::sync::Arc;
-use std::task::{ready, Context, Poll};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+use std::task::{ready, Context, Poll, Waker};
 use std::time::Duration;
 
 use hyper::rt::{Read, ReadBufCursor, Write};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
-use tokio::time::Sleep;
+use tokio::time::{Instant, Sleep};
 
+use crate::body::Progress;
 use crate::chunked::{Chunked, Step};
 use crate::head::{self, Body, Limits, Reject, Verdict};
 
@@ -37,9 +44,14 @@ const INITIAL_BUFFER: usize = 16 << 10;
 const LINGER: Duration = Duration::from_secs(2);
 const LINGER_BYTES: u64 = 64 << 20;
 
-/// What the gate and the service of one connection tell each other. Both
-/// live in the same task, so relaxed atomics are only there to make the
-/// type shareable.
+/// The contract's fixed timeouts on the client side.
+pub const HEAD_TIMEOUT: Duration = Duration::from_secs(5);
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(120);
+pub const BODY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What the gate and the service of one connection tell each other. The
+/// service runs in the connection's task; only the interim heads come
+/// from the upstream connection's task, hence the mutex.
 #[derive(Default)]
 pub struct Shared {
     /// Heads handed to hyper so far, stand-ins included.
@@ -51,24 +63,92 @@ pub struct Shared {
     body_refusal: AtomicU8,
     /// Requests the service has been called for.
     calls: AtomicU64,
+    /// The latest valid head asked for `OPTIONS *` upstream.
+    star: AtomicBool,
+    /// The service refused a request: drain the input before closing.
+    refused: AtomicBool,
+    /// Answers the service has started and not finished.
+    pub busy: AtomicU32,
+    /// The body of the request in flight has been read to its end.
+    pub body_done: AtomicBool,
+    /// Whether interim bytes wait in `interim`.
+    interim_pending: AtomicBool,
+    /// hyper flushed its buffer since the current request's service call,
+    /// so nothing of an earlier answer is still held back in it.
+    flushed: AtomicBool,
+    interim: Mutex<Interim>,
+    pub progress: Progress,
+}
+
+#[derive(Default)]
+struct Interim {
+    bytes: Vec<u8>,
+    sent: usize,
+    /// The service waiting for interim heads to arrive or to go out.
+    waiter: Option<Waker>,
 }
 
 impl Shared {
-    /// Called once per request by the service: the refusal to answer with
-    /// when the request is a stand-in.
-    pub fn next_call(&self) -> Option<Reject> {
+    /// Called once per request when hyper calls the service: the refusal
+    /// to answer with when the request is a stand-in, and whether it goes
+    /// upstream as `OPTIONS *`.
+    pub fn next_call(&self) -> (Option<Reject>, bool) {
         let n = self.calls.load(Relaxed) + 1;
         self.calls.store(n, Relaxed);
+        self.flushed.store(false, Relaxed);
+        let star = self.star.swap(false, Relaxed);
         if self.refused_head.load(Relaxed) == n {
-            Reject::from_u8(self.head_refusal.load(Relaxed))
+            (Reject::from_u8(self.head_refusal.load(Relaxed)), false)
         } else {
-            None
+            (None, star)
         }
     }
 
     /// Why the body of the request in flight stopped, if it was refused.
     pub fn body_refusal(&self) -> Option<Reject> {
         Reject::from_u8(self.body_refusal.load(Relaxed))
+    }
+
+    /// The service answered with a refusal and the connection will close.
+    pub fn mark_refused(&self) {
+        self.refused.store(true, Relaxed);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Interim> {
+        self.interim.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Queues an interim head for the client (from the upstream task).
+    pub fn push_interim(&self, head: &[u8]) {
+        let mut q = self.lock();
+        q.bytes.extend_from_slice(head);
+        self.interim_pending.store(true, Relaxed);
+        if let Some(w) = &q.waiter {
+            w.wake_by_ref();
+        }
+    }
+
+    /// Registers the service's task to be woken when an interim head
+    /// arrives or has gone out.
+    pub fn watch_interim(&self, cx: &mut Context<'_>) {
+        let mut q = self.lock();
+        match &q.waiter {
+            Some(w) if w.will_wake(cx.waker()) => {}
+            _ => q.waiter = Some(cx.waker().clone()),
+        }
+    }
+
+    /// Ready once no interim head waits to be written.
+    pub fn poll_interim_sent(&self, cx: &mut Context<'_>) -> Poll<()> {
+        if !self.interim_pending.load(Relaxed) {
+            return Poll::Ready(());
+        }
+        self.watch_interim(cx);
+        if self.interim_pending.load(Relaxed) {
+            Poll::Pending
+        } else {
+            Poll::Ready(())
+        }
     }
 }
 
@@ -78,6 +158,15 @@ enum Framing {
     Chunked(Chunked),
     /// Nothing more is read: after a refusal, an error or the end of input.
     Closed,
+}
+
+/// Which deadline the gate is waiting under.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Wait {
+    None,
+    Idle,
+    Head,
+    Body,
 }
 
 pub struct Gate {
@@ -96,10 +185,17 @@ pub struct Gate {
     shared: Arc<Shared>,
     refused: bool,
     linger: Option<(Pin<Box<Sleep>>, u64)>,
+    /// When the head being received started (accept for the first one).
+    head_since: Option<Instant>,
+    /// When the current wait for input began.
+    waiting_since: Option<Instant>,
+    wait: Wait,
+    timer: Pin<Box<Sleep>>,
 }
 
 impl Gate {
     pub fn new(io: TcpStream, limits: Limits, shared: Arc<Shared>) -> Self {
+        let now = Instant::now();
         Gate {
             io,
             buf: Vec::new(),
@@ -113,6 +209,10 @@ impl Gate {
             shared,
             refused: false,
             linger: None,
+            head_since: Some(now),
+            waiting_since: None,
+            wait: Wait::None,
+            timer: Box::pin(tokio::time::sleep_until(now + HEAD_TIMEOUT)),
         }
     }
 
@@ -130,6 +230,7 @@ impl Gate {
 
     fn refuse_body(&mut self, why: Reject) {
         self.shared.body_refusal.store(why as u8, Relaxed);
+        self.framing = Framing::Closed;
         self.refused = true;
         // The bytes before the refused one still go to hyper.
         self.end = self.start + self.ready;
@@ -149,16 +250,20 @@ impl Gate {
                 let data = &mut self.buf[self.start..self.end];
                 match head::inspect(data, &mut self.scanned, self.limits) {
                     Verdict::Incomplete => false,
-                    Verdict::Valid { len, body } => {
+                    Verdict::Valid { len, body, star } => {
                         let n = self.shared.heads.load(Relaxed) + 1;
                         self.shared.heads.store(n, Relaxed);
                         self.shared.body_refusal.store(0, Relaxed);
+                        self.shared.star.store(star, Relaxed);
                         self.ready = len;
                         self.scanned = 0;
+                        self.head_since = None;
                         self.framing = match body {
                             Body::None => Framing::Head,
                             Body::Length(n) => Framing::Length(n),
-                            Body::Chunked => Framing::Chunked(Chunked::new()),
+                            Body::Chunked => Framing::Chunked(Chunked::new(
+                                self.limits.max_head.saturating_sub(len),
+                            )),
                         };
                         true
                     }
@@ -189,10 +294,7 @@ impl Gate {
                 match step {
                     Step::More => {}
                     Step::Done => self.framing = Framing::Head,
-                    Step::Refuse(why) => {
-                        self.framing = Framing::Closed;
-                        self.refuse_body(why);
-                    }
+                    Step::Refuse(why) => self.refuse_body(why),
                 }
                 true
             }
@@ -221,6 +323,83 @@ impl Gate {
         // limit is enough to tell that it is too large.
         let want = (self.buf.len() * 2).min(self.limits.max_head + 1);
         self.buf.resize(want.max(self.buf.len() + 1), 0);
+    }
+
+    /// The deadline the gate waits for input under now.
+    fn deadline(&mut self) -> (Wait, Instant) {
+        let since = *self.waiting_since.get_or_insert_with(Instant::now);
+        if self.end > self.start && self.head_since.is_none() {
+            // Part of the next head came in with the previous message.
+            self.head_since = Some(since);
+        }
+        match self.framing {
+            Framing::Head => match self.head_since {
+                Some(at) => (Wait::Head, at + HEAD_TIMEOUT),
+                None => (Wait::Idle, since + IDLE_TIMEOUT),
+            },
+            Framing::Length(_) | Framing::Chunked(_) => (Wait::Body, since + BODY_TIMEOUT),
+            Framing::Closed => (Wait::None, since),
+        }
+    }
+
+    /// Polls the deadline of the wait for input; Ready when it ran out.
+    fn poll_deadline(&mut self, cx: &mut Context<'_>) -> Poll<Wait> {
+        let (wait, at) = self.deadline();
+        if wait == Wait::None {
+            return Poll::Pending;
+        }
+        if self.wait != wait || self.timer.deadline() != at {
+            self.wait = wait;
+            self.timer.as_mut().reset(at);
+        }
+        ready!(self.timer.as_mut().poll(cx));
+        Poll::Ready(wait)
+    }
+
+    /// Acts on a deadline that ran out; returns true when reading goes on.
+    fn expired(&mut self, wait: Wait) -> bool {
+        self.waiting_since = None;
+        match wait {
+            // An answer still being sent is no idle connection.
+            Wait::Idle if self.shared.busy.load(Relaxed) > 0 => true,
+            Wait::Idle | Wait::None => {
+                self.framing = Framing::Closed;
+                false
+            }
+            Wait::Head => {
+                self.refuse_head(Reject::HeadTimeout);
+                true
+            }
+            Wait::Body => {
+                self.refuse_body(Reject::BodyTimeout);
+                true
+            }
+        }
+    }
+
+    /// Writes the queued interim heads, once hyper holds nothing of an
+    /// earlier answer; Ready when none is left to write.
+    fn poll_interim(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if !self.shared.interim_pending.load(Relaxed) || !self.shared.flushed.load(Relaxed) {
+            return Poll::Ready(Ok(()));
+        }
+        let shared = self.shared.clone();
+        let mut q = shared.lock();
+        while q.sent < q.bytes.len() {
+            let sent = q.sent;
+            let n = ready!(Pin::new(&mut self.io).poll_write(cx, &q.bytes[sent..]))?;
+            if n == 0 {
+                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+            }
+            q.sent += n;
+        }
+        q.bytes.clear();
+        q.sent = 0;
+        shared.interim_pending.store(false, Relaxed);
+        if let Some(w) = q.waiter.take() {
+            w.wake();
+        }
+        Poll::Ready(Ok(()))
     }
 }
 
@@ -258,7 +437,14 @@ impl Read for Gate {
             this.make_room();
             let end = this.end;
             let mut rb = ReadBuf::new(&mut this.buf[end..]);
-            ready!(Pin::new(&mut this.io).poll_read(cx, &mut rb))?;
+            match Pin::new(&mut this.io).poll_read(cx, &mut rb) {
+                Poll::Ready(r) => r?,
+                Poll::Pending => match this.poll_deadline(cx) {
+                    Poll::Ready(wait) if this.expired(wait) => continue,
+                    Poll::Ready(_) => return Poll::Ready(Ok(())),
+                    Poll::Pending => return Poll::Pending,
+                },
+            }
             let n = rb.filled().len();
             if n == 0 {
                 // What was left unchecked is an unfinished head or body;
@@ -266,6 +452,12 @@ impl Read for Gate {
                 this.framing = Framing::Closed;
                 this.end = this.start;
                 return Poll::Ready(Ok(()));
+            }
+            this.waiting_since = None;
+            if this.start == this.end && this.head_since.is_none() {
+                if let Framing::Head = this.framing {
+                    this.head_since = Some(Instant::now());
+                }
             }
             this.end += n;
         }
@@ -278,7 +470,9 @@ impl Write for Gate {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().io).poll_write(cx, buf)
+        let this = self.get_mut();
+        ready!(this.poll_interim(cx))?;
+        Pin::new(&mut this.io).poll_write(cx, buf)
     }
 
     fn poll_write_vectored(
@@ -286,7 +480,9 @@ impl Write for Gate {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().io).poll_write_vectored(cx, bufs)
+        let this = self.get_mut();
+        ready!(this.poll_interim(cx))?;
+        Pin::new(&mut this.io).poll_write_vectored(cx, bufs)
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -294,12 +490,16 @@ impl Write for Gate {
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().io).poll_flush(cx)
+        let this = self.get_mut();
+        // hyper flushes its own buffer to the gate before asking for this.
+        this.shared.flushed.store(true, Relaxed);
+        ready!(this.poll_interim(cx))?;
+        Pin::new(&mut this.io).poll_flush(cx)
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        if !this.refused {
+        if !this.refused && !this.shared.refused.load(Relaxed) {
             return Pin::new(&mut this.io).poll_shutdown(cx);
         }
         if this.linger.is_none() {
@@ -387,9 +587,9 @@ mod tests {
         let (out, shared) = through_gate(INPUT, LIMITS).await;
         assert_eq!(out, [GOOD, STAND_IN].concat());
         for _ in 0..3 {
-            assert_eq!(shared.next_call(), None);
+            assert_eq!(shared.next_call().0, None);
         }
-        assert_eq!(shared.next_call(), Some(Reject::AmbiguousFraming));
+        assert_eq!(shared.next_call().0, Some(Reject::AmbiguousFraming));
     }
 
     #[tokio::test]
@@ -407,6 +607,6 @@ mod tests {
         const INPUT: &[u8] = &[b'a'; 3000];
         let (out, shared) = through_gate(INPUT, LIMITS).await;
         assert_eq!(out, STAND_IN);
-        assert_eq!(shared.next_call(), Some(Reject::HeadTooLarge));
+        assert_eq!(shared.next_call().0, Some(Reject::HeadTooLarge));
     }
 }

@@ -128,7 +128,7 @@ fn append_to_list(h: &mut HeaderMap, name: &HeaderName, value: &HeaderValue) {
     }
 }
 
-fn trim_ows(mut b: &[u8]) -> &[u8] {
+pub fn trim_ows(mut b: &[u8]) -> &[u8] {
     while let [b' ' | b'\t', rest @ ..] = b {
         b = rest;
     }
@@ -136,6 +136,36 @@ fn trim_ows(mut b: &[u8]) -> &[u8] {
         b = rest;
     }
     b
+}
+
+/// An interim (1xx) head as the client gets it: hop-by-hop fields removed
+/// as from a final answer, names in title case as hyper writes the
+/// proxy's own.
+pub fn interim_head(status: http::StatusCode, fields: &HeaderMap) -> Vec<u8> {
+    let mut h = fields.clone();
+    strip_hop_by_hop(&mut h, |_| false);
+    let mut out = Vec::with_capacity(64 + h.len() * 32);
+    out.extend_from_slice(b"HTTP/1.1 ");
+    out.extend_from_slice(status.as_str().as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(status.canonical_reason().unwrap_or("").as_bytes());
+    out.extend_from_slice(b"\r\n");
+    for (name, value) in &h {
+        title_case(name.as_str().as_bytes(), &mut out);
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+    out
+}
+
+fn title_case(name: &[u8], out: &mut Vec<u8>) {
+    let mut upper = true;
+    for &b in name {
+        out.push(if upper { b.to_ascii_uppercase() } else { b });
+        upper = b == b'-';
+    }
 }
 
 /// The client's address as X-Forwarded-For carries it.
@@ -294,6 +324,22 @@ mod tests {
         assert_eq!(
             pairs(&h),
             own(&[("content-length", "4321"), ("via", "1.1 proxylab-rust")])
+        );
+    }
+
+    #[test]
+    fn interim_heads() {
+        let h = map(&[
+            ("link", "</a.css>; rel=preload"),
+            ("link", "</b.js>; rel=preload"),
+            ("connection", "x-hop"),
+            ("x-hop", "1"),
+            ("keep-alive", "timeout=1"),
+        ]);
+        let out = interim_head(http::StatusCode::from_u16(103).unwrap(), &h);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\nLink: </b.js>; rel=preload\r\n\r\n"
         );
     }
 

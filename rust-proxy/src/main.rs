@@ -2,12 +2,14 @@
 //! forwards every request to one upstream over pooled keep-alive
 //! connections and behaves as the proxy contract in DESIGN.md requires.
 
+mod body;
 mod chunked;
 mod config;
 mod gate;
 mod head;
 mod headers;
 mod proxy;
+mod upstream;
 
 use std::io::Write as _;
 use std::net::SocketAddr;
@@ -15,12 +17,10 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use http::uri::Authority;
+use http::HeaderValue;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
+use hyper_util::rt::TokioIo;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::watch;
@@ -29,6 +29,13 @@ use crate::config::Config;
 use crate::gate::{Gate, Shared};
 use crate::head::Limits;
 use crate::proxy::Proxy;
+use crate::upstream::Pool;
+
+/// Set to 1, the gate in front of hyper is left out. It exists only to
+/// measure what the gate costs: without it the proxy does not meet the
+/// contract (no head, idle or body deadlines, no refusal of what hyper
+/// accepts or answers itself, no interim answers).
+const MEASURE_NO_GATE: &str = "PROXYLAB_MEASURE_NO_GATE";
 
 const VERSION: &str = match option_env!("PROXYLAB_VERSION") {
     Some(v) => v,
@@ -41,6 +48,9 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 /// hyper's own default; it also bounds how much of a response is queued
 /// for a slow client.
 const SERVER_BUFFER: usize = 8192 + 4096 * 100;
+
+/// How often idle upstream connections past their timeout are closed.
+const PRUNE_EVERY: Duration = Duration::from_secs(5);
 
 fn main() -> ExitCode {
     let mut stderr = std::io::stderr();
@@ -67,11 +77,19 @@ fn main() -> ExitCode {
     let workers = cfg.workers.unwrap_or_else(|| {
         std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
     });
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(workers)
-        .enable_all()
-        .build()
-    {
+    // One worker runs everything on the main thread: with a single CPU a
+    // separate worker thread would only add hand-offs between the two.
+    let built = if workers == 1 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(workers)
+            .enable_all()
+            .build()
+    };
+    let rt = match built {
         Ok(rt) => rt,
         Err(e) => {
             let _ = writeln!(stderr, "rust-proxy: {e}");
@@ -115,7 +133,15 @@ async fn run(cfg: Config, workers: usize) -> ExitCode {
     // would be a log line per failing request, which the contract rules out.
     std::panic::set_hook(Box::new(|_| {}));
 
-    let server = Box::leak(Box::new(Server::new(&cfg)));
+    let gate = std::env::var_os(MEASURE_NO_GATE).is_none_or(|v| v != "1");
+    let server: &'static Server = Box::leak(Box::new(Server::new(&cfg, gate)));
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(PRUNE_EVERY);
+        loop {
+            tick.tick().await;
+            server.proxy.pool.prune();
+        }
+    });
     let (stop_tx, stop_rx) = watch::channel(false);
     loop {
         tokio::select! {
@@ -151,10 +177,11 @@ struct Server {
     http: http1::Builder,
     proxy: Proxy,
     limits: Limits,
+    gate: bool,
 }
 
 impl Server {
-    fn new(cfg: &Config) -> Server {
+    fn new(cfg: &Config, gate: bool) -> Server {
         let mut http = http1::Builder::new();
         http.keep_alive(true)
             // A client that shuts down its sending side after a request
@@ -167,39 +194,31 @@ impl Server {
             .title_case_headers(true)
             // The proxy adds nothing of its own to relayed answers.
             .auto_date_header(false)
+            // The gate keeps the head deadline and answers it with a 408.
             .header_read_timeout(None)
-            // The gate has checked every head against the limit already,
-            // so hyper's buffer must never be the one to refuse it.
+            // The byte limit is the only one on a head: every field line
+            // takes at least 4 bytes, so hyper never counts more fields
+            // than fit. The gate has checked the bytes already; hyper's
+            // buffer must never be the one to refuse a head.
+            .max_headers(cfg.max_header_bytes / 4 + 1)
             .max_buf_size(SERVER_BUFFER.max(cfg.max_header_bytes * 2 + 8192));
 
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        connector.set_connect_timeout(Some(cfg.upstream_timeout));
-        let client = Client::builder(TokioExecutor::new())
-            .pool_timer(TokioTimer::new())
-            .pool_idle_timeout(Duration::from_secs(90))
-            .pool_max_idle_per_host(usize::MAX)
-            // A request that may have reached the upstream is never sent a
-            // second time.
-            .retry_canceled_requests(false)
-            .set_host(true)
-            .http1_preserve_header_case(true)
-            .http1_title_case_headers(true)
-            .build(connector);
-
-        let authority = Authority::try_from(cfg.upstream.to_string().as_str())
-            .unwrap_or_else(|_| Authority::from_static("127.0.0.1:9000"));
+        let authority = HeaderValue::from_str(&cfg.upstream.to_string())
+            .unwrap_or_else(|_| HeaderValue::from_static("127.0.0.1"));
         Server {
             http,
             proxy: Proxy {
-                client,
+                pool: Pool::new(cfg.upstream, cfg.upstream_timeout),
                 authority,
                 timeout: cfg.upstream_timeout,
+                max_body: cfg.max_body_bytes,
+                interim: gate,
             },
             limits: Limits {
                 max_head: cfg.max_header_bytes,
                 max_body: cfg.max_body_bytes,
             },
+            gate,
         }
     }
 
@@ -207,23 +226,42 @@ impl Server {
         &'static self,
         stream: TcpStream,
         peer: SocketAddr,
-        mut stop: watch::Receiver<bool>,
+        stop: watch::Receiver<bool>,
     ) {
         let _ = stream.set_nodelay(true);
         let shared = Arc::new(Shared::default());
-        let io = Gate::new(stream, self.limits, shared.clone());
         let client = headers::client_value(peer.ip());
         let proxy = &self.proxy;
-        let svc = service_fn(move |req| proxy::handle(proxy, shared.clone(), client.clone(), req));
-        let conn = self.http.serve_connection(io, svc);
-        tokio::pin!(conn);
-        tokio::select! {
-            _ = conn.as_mut() => return,
-            _ = stop.changed() => {}
+        let calls = shared.clone();
+        // The gate's word on a head is taken when hyper calls the service,
+        // before hyper reads past that head.
+        let svc = service_fn(move |req| {
+            let call = calls.next_call();
+            proxy::handle(proxy, calls.clone(), client.clone(), call, req)
+        });
+        if self.gate {
+            let io = Gate::new(stream, self.limits, shared);
+            drive(self.http.serve_connection(io, svc), stop).await;
+        } else {
+            drive(self.http.serve_connection(TokioIo::new(stream), svc), stop).await;
         }
-        // Lets the request in flight finish, then closes; an idle
-        // connection closes at once.
-        conn.as_mut().graceful_shutdown();
-        let _ = conn.await;
     }
+}
+
+/// Runs a connection until it ends or shutdown begins; then lets the
+/// request in flight finish and closes (an idle connection at once).
+async fn drive<I, S>(conn: http1::Connection<I, S>, mut stop: watch::Receiver<bool>)
+where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + 'static,
+    S: hyper::service::HttpService<hyper::body::Incoming>,
+    S::ResBody: 'static,
+    <S::ResBody as http_body::Body>::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    tokio::pin!(conn);
+    tokio::select! {
+        _ = conn.as_mut() => return,
+        _ = stop.changed() => {}
+    }
+    conn.as_mut().graceful_shutdown();
+    let _ = conn.await;
 }

@@ -2,100 +2,125 @@
 //! connection, and the answer streamed back.
 
 use std::convert::Infallible;
-use std::error::Error as StdError;
-use std::fmt;
 use std::future::Future;
-use std::pin::Pin;
+use std::pin::pin;
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
-use std::task::{ready, Context, Poll};
+use std::task::Poll;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use http::header::{HeaderValue, CONNECTION, CONTENT_TYPE};
-use http::uri::{Authority, Scheme};
-use http::{Method, Request, Response, StatusCode, Uri, Version};
-use http_body::{Body, Frame, SizeHint};
+use http::header::{
+    HeaderValue, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, HOST, TRANSFER_ENCODING,
+};
+use http::request::Parts;
+use http::uri::PathAndQuery;
+use http::{HeaderMap, Method, Request, Response, StatusCode, Uri, Version};
+use http_body::Body;
 use hyper::body::Incoming;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use tokio::time::Sleep;
+use tokio::time::Instant;
 
+use crate::body::{ProxyBody, RelayError, ReqBody};
 use crate::gate::Shared;
 use crate::head::Reject;
 use crate::headers;
+use crate::upstream::{Conn, DialError, Pool};
 
 pub struct Proxy {
-    pub client: Client<HttpConnector, Incoming>,
-    pub authority: Authority,
+    pub pool: Pool,
+    /// Host for a request that came without one (HTTP/1.0).
+    pub authority: HeaderValue,
     pub timeout: Duration,
+    pub max_body: u64,
+    /// Interim answers are relayed only through the gate.
+    pub interim: bool,
 }
 
 /// Serves one request of a connection. `client` is the connection's
-/// X-Forwarded-For entry, built once per connection.
+/// X-Forwarded-For entry, built once per connection; `call` is what the
+/// gate said about the head at the moment hyper called the service.
 pub async fn handle(
     proxy: &'static Proxy,
     conn: Arc<Shared>,
     client: HeaderValue,
+    call: (Option<Reject>, bool),
     req: Request<Incoming>,
 ) -> Result<Response<ProxyBody>, Infallible> {
-    if let Some(why) = conn.next_call() {
-        return Ok(refusal(why));
+    let (refused, star) = call;
+    if let Some(why) = refused {
+        return Ok(refusal(&conn, why));
     }
     let (mut parts, body) = req.into_parts();
+    if let Err(why) = check_request(&parts, &body, proxy.max_body) {
+        return Ok(refusal(&conn, why));
+    }
     let client_10 = parts.version == Version::HTTP_10;
     let head_only = parts.method == Method::HEAD;
-    let chunked = !body.is_end_stream() && body.size_hint().exact().is_none();
+    let has_body = !body.is_end_stream();
+    let chunked = has_body && body.size_hint().exact().is_none();
+    conn.body_done.store(!has_body, Relaxed);
     headers::prepare_request(&mut parts.headers, &client, chunked);
-
-    // The target the client sent, untouched: hyper keeps the request line's
-    // path and query as received, and only scheme and authority are added
-    // to address the pool.
-    let mut uri = std::mem::take(&mut parts.uri).into_parts();
-    uri.scheme = Some(Scheme::HTTP);
-    uri.authority = Some(proxy.authority.clone());
-    if uri.path_and_query.is_none() {
-        uri.path_and_query = Some(http::uri::PathAndQuery::from_static("/"));
+    if let Err(why) = retarget(&mut parts, star, &proxy.authority) {
+        return Ok(refusal(&conn, why));
     }
-    parts.uri = match Uri::from_parts(uri) {
-        Ok(u) => u,
-        Err(_) => return Ok(refusal(Reject::BadTarget)),
-    };
     // Always 1.1 upstream: a 1.0 request line would make the upstream close
     // the pooled connection after answering.
     parts.version = Version::HTTP_11;
-
-    let exchange = proxy.client.request(Request::from_parts(parts, body));
-    let resp = match tokio::time::timeout(proxy.timeout, exchange).await {
-        Ok(Ok(resp)) => resp,
-        Ok(Err(_)) => {
-            // The request body failing is the client's doing, not the
-            // upstream's.
-            return Ok(match conn.body_refusal() {
-                Some(why) => refusal(why),
-                None => text(StatusCode::BAD_GATEWAY, "bad gateway\n", false),
-            });
+    let retry = idempotent(&parts.method) && !has_body;
+    let body = if has_body {
+        ReqBody::Client {
+            inner: body,
+            shared: conn.clone(),
         }
-        Err(_) => {
-            return Ok(text(
-                StatusCode::GATEWAY_TIMEOUT,
-                "gateway timeout\n",
-                false,
-            ))
-        }
+    } else {
+        ReqBody::Empty
     };
+    let mut req = Request::from_parts(parts, body);
+    let interim = proxy.interim && !client_10;
+    if interim {
+        // A 100 is the proxy's own to send; other 1xx go to the client.
+        let shared = conn.clone();
+        hyper::ext::on_informational(&mut req, move |res| {
+            if res.status() != StatusCode::CONTINUE {
+                shared.push_interim(&headers::interim_head(res.status(), res.headers()));
+            }
+        });
+    }
+
+    let (resp, upstream) = match exchange(proxy, &conn, req, retry, interim).await {
+        Ok(r) => r,
+        Err(failure) => return Ok(failed(&conn, failure)),
+    };
+    if interim {
+        std::future::poll_fn(|cx| conn.poll_interim_sent(cx)).await;
+    }
+    answer(proxy, conn, resp, upstream, client_10, head_only).await
+}
+
+/// Turns the upstream's response head into the client's.
+async fn answer(
+    proxy: &'static Proxy,
+    conn: Arc<Shared>,
+    resp: Response<Incoming>,
+    upstream: Conn,
+    client_10: bool,
+    head_only: bool,
+) -> Result<Response<ProxyBody>, Infallible> {
     // Upgrade is never forwarded, so a switch of protocols can only come
     // from a broken upstream, and what follows would not be HTTP.
-    if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
-        return Ok(text(StatusCode::BAD_GATEWAY, "bad gateway\n", false));
+    if resp.status() == StatusCode::SWITCHING_PROTOCOLS || !framing_ok(resp.headers()) {
+        return Ok(failed(&conn, Failure::Bad));
     }
+    let reusable = !wants_close(resp.headers())
+        && (head_only
+            || resp.status() == StatusCode::NO_CONTENT
+            || resp.status() == StatusCode::NOT_MODIFIED
+            || resp.headers().contains_key(TRANSFER_ENCODING)
+            || resp.headers().contains_key(CONTENT_LENGTH));
     let (mut parts, body) = resp.into_parts();
     headers::prepare_response(&mut parts.headers);
-    let mut relay = Relay {
-        inner: body,
-        idle: None,
-        timeout: proxy.timeout,
-        moved: false,
-    };
+    let home = reusable.then_some((upstream, &proxy.pool));
+    let mut relay = crate::body::Relay::new(body, proxy.timeout, home, conn.clone());
     if client_10 && !head_only && relay.inner.size_hint().exact().is_none() {
         // An HTTP/1.0 client cannot read chunks, and a body ended by
         // closing would end its keep-alive too: a body of unknown length
@@ -108,10 +133,190 @@ pub async fn handle(
                     .insert(CONNECTION, HeaderValue::from_static("close"));
                 Response::from_parts(parts, ProxyBody::Prefixed(Some(b), relay))
             }
-            Err(_) => text(StatusCode::BAD_GATEWAY, "bad gateway\n", false),
+            Err(_) => failed(&conn, Failure::Bad),
         });
     }
     Ok(Response::from_parts(parts, ProxyBody::Upstream(relay)))
+}
+
+/// Why no response head came from the upstream.
+enum Failure {
+    Bad,
+    Timeout,
+}
+
+/// Sends the request on a pooled or new connection; a request that may be
+/// repeated is sent once more on a new connection when a reused one
+/// failed before any byte of the answer arrived.
+async fn exchange(
+    proxy: &'static Proxy,
+    conn: &Shared,
+    req: Request<ReqBody>,
+    retry: bool,
+    interim: bool,
+) -> Result<(Response<Incoming>, Conn), Failure> {
+    let mut upstream = proxy.pool.get().await.map_err(dial_failure)?;
+    let copy = (retry && upstream.reused).then(|| copy_request(&req));
+    let before = upstream.received();
+    match wait_head(proxy, conn, &mut upstream, req, interim).await {
+        Ok(resp) => Ok((resp, upstream)),
+        Err(Some(Failure::Timeout)) => Err(Failure::Timeout),
+        Err(_) => {
+            let Some(req) = copy.filter(|_| upstream.received() == before) else {
+                return Err(Failure::Bad);
+            };
+            drop(upstream);
+            let mut fresh = proxy.pool.dial().await.map_err(dial_failure)?;
+            match wait_head(proxy, conn, &mut fresh, req, interim).await {
+                Ok(resp) => Ok((resp, fresh)),
+                Err(f) => Err(f.unwrap_or(Failure::Bad)),
+            }
+        }
+    }
+}
+
+fn dial_failure(e: DialError) -> Failure {
+    match e {
+        DialError::Timeout => Failure::Timeout,
+        DialError::Failed => Failure::Bad,
+    }
+}
+
+/// Waits for the response head. The upstream timeout runs from the last
+/// progress of the request body (or from sending when there is none);
+/// while the body waits for the client, the client's deadline applies.
+/// `Err(None)` is a failure of the exchange itself.
+async fn wait_head(
+    proxy: &'static Proxy,
+    conn: &Shared,
+    upstream: &mut Conn,
+    req: Request<ReqBody>,
+    interim: bool,
+) -> Result<Response<Incoming>, Option<Failure>> {
+    let sent = Instant::now();
+    conn.progress.touch();
+    let mut fut = pin!(upstream.send(req));
+    let mut timer = pin!(tokio::time::sleep(proxy.timeout));
+    std::future::poll_fn(|cx| {
+        if interim {
+            conn.watch_interim(cx);
+        }
+        if let Poll::Ready(r) = fut.as_mut().poll(cx) {
+            return Poll::Ready(r.map_err(|_| None));
+        }
+        loop {
+            let due = match conn.progress.last() {
+                Some(at) => at.max(sent) + proxy.timeout,
+                None => Instant::now() + proxy.timeout,
+            };
+            if timer.deadline() != due {
+                timer.as_mut().reset(due);
+            }
+            if timer.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            if conn
+                .progress
+                .last()
+                .is_some_and(|at| at.max(sent) + proxy.timeout <= Instant::now())
+            {
+                return Poll::Ready(Err(Some(Failure::Timeout)));
+            }
+        }
+    })
+    .await
+}
+
+/// A request without a body, to send once more.
+fn copy_request(req: &Request<ReqBody>) -> Request<ReqBody> {
+    let mut copy = Request::new(ReqBody::Empty);
+    *copy.method_mut() = req.method().clone();
+    *copy.uri_mut() = req.uri().clone();
+    *copy.version_mut() = req.version();
+    *copy.headers_mut() = req.headers().clone();
+    *copy.extensions_mut() = req.extensions().clone();
+    copy
+}
+
+/// RFC 9110 9.2.2, less the methods that carry no body by definition.
+fn idempotent(m: &Method) -> bool {
+    matches!(
+        *m,
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE | Method::PUT | Method::DELETE
+    )
+}
+
+/// The upstream's framing, as far as hyper leaves it to the caller: one
+/// Transfer-Encoding that is exactly `chunked`, and never together with
+/// Content-Length (RFC 9112 6.1, 6.3). Any other coding would reach the
+/// client decoded by nobody.
+fn framing_ok(h: &HeaderMap) -> bool {
+    let mut codings = h.get_all(TRANSFER_ENCODING).iter();
+    match (codings.next(), codings.next()) {
+        (None, _) => true,
+        (Some(v), None) => {
+            headers::trim_ows(v.as_bytes()).eq_ignore_ascii_case(b"chunked")
+                && !h.contains_key(CONTENT_LENGTH)
+        }
+        (Some(_), Some(_)) => false,
+    }
+}
+
+fn wants_close(h: &HeaderMap) -> bool {
+    h.get_all(CONNECTION).iter().any(|v| {
+        v.as_bytes()
+            .split(|&b| b == b',')
+            .any(|t| headers::trim_ows(t).eq_ignore_ascii_case(b"close"))
+    })
+}
+
+/// What hyper's parsed request still has to pass: Host (RFC 9112 3.2) and
+/// the announced length against the body limit.
+fn check_request(parts: &Parts, body: &Incoming, max_body: u64) -> Result<(), Reject> {
+    let mut hosts = parts.headers.get_all(HOST).iter();
+    match (hosts.next(), hosts.next()) {
+        (Some(_), Some(_)) => return Err(Reject::DuplicateHost),
+        (None, _) if parts.version != Version::HTTP_10 => return Err(Reject::MissingHost),
+        (Some(h), None) if !h.as_bytes().iter().copied().all(is_host_byte) => {
+            return Err(Reject::BadHost)
+        }
+        _ => {}
+    }
+    if body.size_hint().exact().is_some_and(|n| n > max_body) {
+        return Err(Reject::BodyTooLarge);
+    }
+    Ok(())
+}
+
+/// The bytes of `uri-host [ ":" port ]` (RFC 3986 3.2.2): reg-name,
+/// percent-encoding, IP literals.
+fn is_host_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"-._~%!$&'()*+,;=:[]".contains(&b)
+}
+
+/// Puts the target in origin-form for the upstream (RFC 9112 3.2): an
+/// absolute-form target's authority becomes the Host, its path and query
+/// go on as they came (`/` for an empty path), and `OPTIONS` to an
+/// authority alone becomes `OPTIONS *`. A request without Host (HTTP/1.0)
+/// gets the upstream's.
+fn retarget(parts: &mut Parts, star: bool, fallback: &HeaderValue) -> Result<(), Reject> {
+    let uri = std::mem::take(&mut parts.uri);
+    if let Some(auth) = uri.authority() {
+        let host = HeaderValue::from_str(auth.as_str()).map_err(|_| Reject::BadTarget)?;
+        parts.headers.insert(HOST, host);
+    } else if !parts.headers.contains_key(HOST) {
+        parts.headers.insert(HOST, fallback.clone());
+    }
+    let pq = match uri.path_and_query() {
+        _ if star => PathAndQuery::from_static("*"),
+        Some(pq) if uri.authority().is_none() || pq.as_str().starts_with('/') => pq.clone(),
+        Some(pq) => {
+            PathAndQuery::try_from(format!("/{}", pq.as_str())).map_err(|_| Reject::BadTarget)?
+        }
+        None => PathAndQuery::from_static("/"),
+    };
+    parts.uri = Uri::from(pq);
+    Ok(())
 }
 
 /// Bound on what is collected of a body for an HTTP/1.0 client.
@@ -123,7 +328,7 @@ enum Collected {
     Part(Bytes),
 }
 
-async fn collect(relay: &mut Relay) -> Result<Collected, RelayError> {
+async fn collect(relay: &mut crate::body::Relay) -> Result<Collected, RelayError> {
     let mut buf = BytesMut::new();
     while let Some(frame) = std::future::poll_fn(|cx| relay.poll_frame(cx)).await {
         if let Ok(data) = frame?.into_data() {
@@ -138,9 +343,27 @@ async fn collect(relay: &mut Relay) -> Result<Collected, RelayError> {
 
 /// The answer to a request the proxy refuses itself. The stream is not
 /// trusted after any of them, so the connection closes.
-fn refusal(why: Reject) -> Response<ProxyBody> {
+fn refusal(conn: &Shared, why: Reject) -> Response<ProxyBody> {
+    conn.mark_refused();
     let status = StatusCode::from_u16(why.status()).unwrap_or(StatusCode::BAD_REQUEST);
     text(status, why.text(), true)
+}
+
+/// The answer when no usable response head came. A request body the
+/// client was still sending is the client's doing (refused by the gate)
+/// or leaves the stream untrusted.
+fn failed(conn: &Shared, f: Failure) -> Response<ProxyBody> {
+    if let Some(why) = conn.body_refusal() {
+        return refusal(conn, why);
+    }
+    let close = !conn.body_done.load(Relaxed);
+    if close {
+        conn.mark_refused();
+    }
+    match f {
+        Failure::Bad => text(StatusCode::BAD_GATEWAY, "bad gateway\n", close),
+        Failure::Timeout => text(StatusCode::GATEWAY_TIMEOUT, "gateway timeout\n", close),
+    }
 }
 
 fn text(status: StatusCode, body: &'static str, close: bool) -> Response<ProxyBody> {
@@ -155,114 +378,4 @@ fn text(status: StatusCode, body: &'static str, close: bool) -> Response<ProxyBo
         h.insert(CONNECTION, HeaderValue::from_static("close"));
     }
     resp
-}
-
-pub enum ProxyBody {
-    Text(Option<Bytes>),
-    Upstream(Relay),
-    /// What was collected of an upstream body, then the rest of it.
-    Prefixed(Option<Bytes>, Relay),
-}
-
-/// The upstream's body on its way to the client. The upstream may pause
-/// between pieces for at most the timeout; past that the client connection
-/// is closed rather than left waiting, since the status has already gone
-/// out.
-pub struct Relay {
-    inner: Incoming,
-    /// Created the first time the upstream makes the relay wait, so bodies
-    /// that are already buffered never touch the timer.
-    idle: Option<Pin<Box<Sleep>>>,
-    timeout: Duration,
-    /// Whether a frame came since the timer was last set.
-    moved: bool,
-}
-
-#[derive(Debug)]
-pub enum RelayError {
-    Upstream(hyper::Error),
-    Stalled,
-}
-
-impl fmt::Display for RelayError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            RelayError::Upstream(e) => write!(f, "upstream body: {e}"),
-            RelayError::Stalled => f.write_str("upstream body stalled"),
-        }
-    }
-}
-
-impl StdError for RelayError {}
-
-impl Body for ProxyBody {
-    type Data = Bytes;
-    type Error = RelayError;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, RelayError>>> {
-        match self.get_mut() {
-            ProxyBody::Text(b) => Poll::Ready(b.take().map(|b| Ok(Frame::data(b)))),
-            ProxyBody::Upstream(r) => r.poll_frame(cx),
-            ProxyBody::Prefixed(head, r) => match head.take() {
-                Some(b) => Poll::Ready(Some(Ok(Frame::data(b)))),
-                None => r.poll_frame(cx),
-            },
-        }
-    }
-
-    fn is_end_stream(&self) -> bool {
-        match self {
-            ProxyBody::Text(b) => b.is_none(),
-            ProxyBody::Upstream(r) => r.inner.is_end_stream(),
-            ProxyBody::Prefixed(head, r) => head.is_none() && r.inner.is_end_stream(),
-        }
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        match self {
-            ProxyBody::Text(b) => SizeHint::with_exact(b.as_ref().map_or(0, |b| b.len() as u64)),
-            ProxyBody::Upstream(r) => r.inner.size_hint(),
-            ProxyBody::Prefixed(..) => SizeHint::default(),
-        }
-    }
-}
-
-impl Relay {
-    fn poll_frame(
-        &mut self,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, RelayError>>> {
-        loop {
-            match Pin::new(&mut self.inner).poll_frame(cx) {
-                Poll::Ready(Some(Ok(frame))) => {
-                    self.moved = true;
-                    // Trailers belong to the hop they came on: the Trailer
-                    // field announcing them is dropped as hop-by-hop.
-                    if frame.is_data() {
-                        return Poll::Ready(Some(Ok(frame)));
-                    }
-                }
-                Poll::Ready(Some(Err(e))) => {
-                    return Poll::Ready(Some(Err(RelayError::Upstream(e))))
-                }
-                Poll::Ready(None) => return Poll::Ready(None),
-                Poll::Pending => break,
-            }
-        }
-        let timer = match &mut self.idle {
-            Some(t) => {
-                if self.moved {
-                    t.as_mut().reset(tokio::time::Instant::now() + self.timeout);
-                }
-                t
-            }
-            None => self.idle.insert(Box::pin(tokio::time::sleep(self.timeout))),
-        };
-        self.moved = false;
-        ready!(timer.as_mut().poll(cx));
-        Poll::Ready(Some(Err(RelayError::Stalled)))
-    }
 }

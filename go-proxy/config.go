@@ -15,6 +15,13 @@ type config struct {
 	upstreamTimeout time.Duration
 	maxHeaderBytes  int
 	maxBodyBytes    int
+	// measureSkipResplit (PROXYLAB_MEASURE_SKIP_RESPLIT=1) exists only to
+	// measure what the proxy's own head handling costs: it forwards the
+	// request head as fasthttp kept it and relays the response head as
+	// fasthttp parsed it, so hop-by-hop fields pass, absolute-form targets
+	// are not rewritten and framing is not checked. The proxy does not meet
+	// the contract with it set.
+	measureSkipResplit bool
 }
 
 // Upper bounds keep a typo from turning into an absurd allocation or a
@@ -64,6 +71,13 @@ func loadConfig(getenv func(string) string) (config, error) {
 		if err := intVar(getenv, it.name, it.min, it.max, it.dst); err != nil {
 			return config{}, err
 		}
+	}
+	switch v := getenv("PROXYLAB_MEASURE_SKIP_RESPLIT"); v {
+	case "", "0":
+	case "1":
+		cfg.measureSkipResplit = true
+	default:
+		return config{}, fmt.Errorf("invalid PROXYLAB_MEASURE_SKIP_RESPLIT=%q: want 0 or 1", v)
 	}
 	ms := 0
 	if err := intVar(getenv, "UPSTREAM_TIMEOUT_MS", 1, maxTimeoutMillis, &ms); err != nil {

@@ -33,6 +33,11 @@ func TestLoadConfig(t *testing.T) {
 		{"timeout with unit", map[string]string{"UPSTREAM_TIMEOUT_MS": "5s"}, nil, "UPSTREAM_TIMEOUT_MS"},
 		{"header limit negative", map[string]string{"MAX_HEADER_BYTES": "-1"}, nil, "MAX_HEADER_BYTES"},
 		{"body limit too big", map[string]string{"MAX_BODY_BYTES": "2147483648"}, nil, "MAX_BODY_BYTES"},
+		{"measurement switch on", map[string]string{"PROXYLAB_MEASURE_SKIP_RESPLIT": "1"},
+			func(c *config) { c.measureSkipResplit = true }, ""},
+		{"measurement switch off", map[string]string{"PROXYLAB_MEASURE_SKIP_RESPLIT": "0"}, func(*config) {}, ""},
+		{"measurement switch misspelt", map[string]string{"PROXYLAB_MEASURE_SKIP_RESPLIT": "yes"}, nil,
+			"PROXYLAB_MEASURE_SKIP_RESPLIT"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

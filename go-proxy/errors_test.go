@@ -111,17 +111,10 @@ func TestUpstreamFailures(t *testing.T) {
 		{"not HTTP", misbehaving(t, func(c net.Conn) {
 			fmt.Fprint(c, "SSH-2.0-OpenSSH\r\n\r\n")
 		}), 5 * time.Second, "/", 502},
-		{"cut short", misbehaving(t, func(c net.Conn) {
-			fmt.Fprint(c, "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc")
-		}), 5 * time.Second, "/", 502},
 		{"switching protocols", misbehaving(t, func(c net.Conn) {
 			fmt.Fprint(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\nConnection: upgrade\r\n\r\n")
 		}), 5 * time.Second, "/", 502},
 		{"slower than the timeout", live, 200 * time.Millisecond, "/?delay_ms=1500", 504},
-		{"body slower than the timeout", misbehaving(t, func(c net.Conn) {
-			fmt.Fprint(c, "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc")
-			c.Read(make([]byte, 1)) // stalls until the proxy gives up
-		}), 200 * time.Millisecond, "/", 504},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

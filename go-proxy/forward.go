@@ -12,14 +12,19 @@ import (
 )
 
 // proxy forwards requests to one upstream through the connection pool of a
-// fasthttp.HostClient. It writes the upstream request itself instead of
-// calling HostClient.Do, which would rebuild the request target from the
-// parsed URI, reorder fields and could retry; only the pool, its buffers
-// and its dialer are used.
+// fasthttp.HostClient. It writes the upstream request and reads the
+// response head itself instead of calling HostClient.Do, which would
+// rebuild the request target from the parsed URI, reorder fields, retry
+// on its own terms and buffer whole bodies; only the pool, its buffers and
+// its dialer are used.
 type proxy struct {
 	upstream     *fasthttp.HostClient
+	pool         connPool
 	timeout      time.Duration
 	upstreamHost string
+	maxBody      int64
+	// skipResplit is the measurement-only switch: see config.
+	skipResplit bool
 }
 
 const (
@@ -27,8 +32,9 @@ const (
 	// benchmark; idle connections are still reused before new ones open.
 	maxUpstreamConns = 4096
 
-	// upstreamBufferSize also caps the response head the upstream may send.
-	upstreamBufferSize = 16 << 10
+	// upstreamBufferSize is the upstream read and write buffer; the read
+	// buffer is also the response head limit.
+	upstreamBufferSize = upstreamHeadLimit
 
 	// headFields covers the usual request head without growing the field
 	// list; a list grown past maxPooledFields is not kept for reuse.
@@ -36,10 +42,7 @@ const (
 	maxPooledFields = 256
 )
 
-var (
-	http1Prefix          = []byte("HTTP/1.")
-	errSwitchedProtocols = errors.New("upstream switched protocols")
-)
+var http1Prefix = []byte("HTTP/1.")
 
 // headPool recycles field lists: escape analysis cannot keep them on the
 // stack, because the field bytes they point at reach the upstream writer.
@@ -49,111 +52,143 @@ var headPool = sync.Pool{New: func() any {
 
 func newProxy(cfg config) *proxy {
 	ap, _ := netip.ParseAddrPort(cfg.upstreamAddr)
+	hc := &fasthttp.HostClient{
+		Addr:               cfg.upstreamAddr,
+		MaxConns:           maxUpstreamConns,
+		MaxConnWaitTimeout: cfg.upstreamTimeout,
+		ConnPoolStrategy:   fasthttp.LIFO,
+		ReadBufferSize:     upstreamBufferSize,
+		WriteBufferSize:    upstreamBufferSize,
+		DialDualStack:      ap.Addr().Is6(),
+		DialTimeout:        dialUpstream,
+	}
 	return &proxy{
-		upstream: &fasthttp.HostClient{
-			Addr:               cfg.upstreamAddr,
-			MaxConns:           maxUpstreamConns,
-			MaxConnWaitTimeout: cfg.upstreamTimeout,
-			ConnPoolStrategy:   fasthttp.LIFO,
-			ReadBufferSize:     upstreamBufferSize,
-			WriteBufferSize:    upstreamBufferSize,
-			DialDualStack:      ap.Addr().Is6(),
-		},
+		upstream:     hc,
+		pool:         newConnPool(hc.AcquireConn, hc.ReleaseConn, hc.CloseConn, cfg.upstreamTimeout),
 		timeout:      cfg.upstreamTimeout,
 		upstreamHost: cfg.upstreamAddr,
+		maxBody:      int64(cfg.maxBodyBytes),
+		skipResplit:  cfg.measureSkipResplit,
 	}
 }
 
 func (p *proxy) handle(ctx *fasthttp.RequestCtx) {
 	// fasthttp takes any HTTP/x.y; only HTTP/1 can be read as HTTP/1.
 	if !ctx.Request.Header.IsHTTP11() && !bytes.HasPrefix(ctx.Request.Header.Protocol(), http1Prefix) {
-		ctx.Error("HTTP version not supported\n", fasthttp.StatusHTTPVersionNotSupported)
-		ctx.SetConnectionClose()
+		refuse(ctx, "HTTP version not supported\n", fasthttp.StatusHTTPVersionNotSupported)
+		return
+	}
+	// The proxy does not tunnel, whatever the target.
+	if ctx.IsConnect() {
+		refuse(ctx, "CONNECT not supported\n", fasthttp.StatusNotImplemented)
 		return
 	}
 	head := headPool.Get().(*requestHead)
 	defer releaseHead(head)
-	if err := head.parse(ctx.Request.Header.RawHeaders()); err != nil {
-		ctx.Error("bad request: "+err.Error()+"\n", fasthttp.StatusBadRequest)
-		// Whatever follows on this connection cannot be trusted to start
-		// where this request ended.
-		ctx.SetConnectionClose()
+	var err error
+	if p.skipResplit {
+		head.target = target{uri: ctx.Request.Header.RequestURI()}
+	} else if err = head.parse(ctx.Request.Header.RawHeaders()); err == nil {
+		head.target, err = parseTarget(ctx.Method(), ctx.Request.Header.RequestURI())
+	}
+	if err != nil {
+		refuse(ctx, "bad request: "+err.Error()+"\n", fasthttp.StatusBadRequest)
+		return
+	}
+	if p.skipResplit {
+		head.bodyLength = int64(ctx.Request.Header.ContentLength())
+	}
+	head.method = ctx.Method()
+	if head.bodyLength > p.maxBody {
+		refuse(ctx, "request body too large\n", fasthttp.StatusRequestEntityTooLarge)
 		return
 	}
 	p.exchange(ctx, head)
+}
+
+// refuse answers the client itself and closes: whatever follows on the
+// connection cannot be trusted to start where this request ended.
+func refuse(ctx *fasthttp.RequestCtx, msg string, status int) {
+	ctx.Error(msg, status)
+	ctx.SetConnectionClose()
 }
 
 func releaseHead(h *requestHead) {
 	if cap(h.fields) > maxPooledFields {
 		h.fields = make([]field, 0, headFields)
 	}
+	h.target, h.method = target{}, nil
 	headPool.Put(h)
 }
 
-// exchange sends the request upstream and reads the answer into
-// ctx.Response, all within one deadline.
+// exchange sends the request upstream and sets ctx.Response to relay the
+// answer; the response body streams from the upstream connection while
+// fasthttp writes it to the client.
 func (p *proxy) exchange(ctx *fasthttp.RequestCtx, head *requestHead) {
-	deadline := time.Now().Add(p.timeout)
-	cc, err := p.upstream.AcquireConn(p.timeout, false)
+	pc, err := p.pool.take()
 	if err != nil {
-		upstreamFailed(ctx, err, deadline)
+		upstreamFailed(ctx, err, false)
 		return
 	}
-	conn := cc.Conn()
-	if err := conn.SetDeadline(deadline); err != nil {
-		p.upstream.CloseConn(cc)
-		upstreamFailed(ctx, err, deadline)
-		return
-	}
-
-	bw := p.upstream.AcquireWriter(conn)
-	writeRequest(bw, &ctx.Request, head, clientAddr(ctx), p.upstreamHost)
-	err = bw.Flush()
-	p.upstream.ReleaseWriter(bw)
-	if err != nil {
-		p.upstream.CloseConn(cc)
-		upstreamFailed(ctx, err, deadline)
-		return
-	}
-
-	// Reading straight into ctx.Response keeps the flags the server set on
-	// it, so no Date, Server or Content-Type of the proxy's own is added.
-	resp := &ctx.Response
-	resp.SkipBody = ctx.IsHead()
-	br := p.upstream.AcquireReader(conn)
-	err = resp.ReadLimitBody(br, 0)
-	// Upgrade is never forwarded, so a switch of protocols comes from a
-	// broken upstream, and the connection no longer speaks HTTP.
-	if err == nil && resp.StatusCode() == fasthttp.StatusSwitchingProtocols {
-		err = errSwitchedProtocols
-	}
-	// Bytes left over after the response mean the upstream and the proxy
-	// disagree about framing; such a connection is not reused either.
-	reusable := err == nil && !resp.ConnectionClose() && br.Buffered() == 0
-	p.upstream.ReleaseReader(br)
-	if reusable {
-		p.upstream.ReleaseConn(cc)
-	} else {
-		p.upstream.CloseConn(cc)
+	l := p.newLeg(pc)
+	interim, err := l.roundTrip(ctx, head)
+	if err != nil && l.retryable(head, err) {
+		// The upstream closed a pooled connection just as it was reused;
+		// the request did nothing there, so it may go once more on a fresh
+		// connection (RFC 9112 9.3.1).
+		l.finish()
+		if pc, err = p.dialFresh(); err != nil {
+			upstreamFailed(ctx, err, false)
+			return
+		}
+		l = p.newLeg(pc)
+		interim, err = l.roundTrip(ctx, head)
 	}
 	if err != nil {
-		upstreamFailed(ctx, err, deadline)
+		l.finish()
+		var ce *clientError
+		switch {
+		case errors.As(err, &ce):
+			refuse(ctx, ce.msg, ce.status)
+		case interim:
+			closeNow(ctx)
+		default:
+			upstreamFailed(ctx, err, l.bodyUnread)
+		}
 		return
 	}
-	if err := relayHead(&resp.Header); err != nil {
-		ctx.Error("bad gateway\n", fasthttp.StatusBadGateway)
+	if err := l.relay(ctx); err != nil {
+		l.finish()
+		upstreamFailed(ctx, err, false)
 	}
 }
 
+// dialFresh opens a connection outside the pool for a retry, which must
+// not land on another connection that has sat idle.
+func (p *proxy) dialFresh() (pooledConn, error) {
+	c, err := dialUpstream(p.upstreamHost, p.timeout)
+	return pooledConn{conn: c}, err
+}
+
 // upstreamFailed answers 504 when the exchange ran out of time and 502 for
-// any other failure. The client's connection stays usable: its request was
-// read completely.
-func upstreamFailed(ctx *fasthttp.RequestCtx, err error, deadline time.Time) {
-	if isTimeout(err) || !time.Now().Before(deadline) {
+// any other failure. The client's connection stays usable when its request
+// was read completely.
+func upstreamFailed(ctx *fasthttp.RequestCtx, err error, bodyUnread bool) {
+	if isTimeout(err) {
 		ctx.Error("gateway timeout\n", fasthttp.StatusGatewayTimeout)
-		return
+	} else {
+		ctx.Error("bad gateway\n", fasthttp.StatusBadGateway)
 	}
-	ctx.Error("bad gateway\n", fasthttp.StatusBadGateway)
+	if bodyUnread {
+		ctx.SetConnectionClose()
+	}
+}
+
+// closeNow ends the client connection without a response: part of one has
+// already gone out, so any answer would be read as its continuation.
+func closeNow(ctx *fasthttp.RequestCtx) {
+	ctx.HijackSetNoResponse(true)
+	ctx.Hijack(func(net.Conn) {})
 }
 
 func isTimeout(err error) bool {

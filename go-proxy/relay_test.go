@@ -20,13 +20,13 @@ func TestRelaysResponse(t *testing.T) {
 		target        string
 		status        int
 		bodySize      int
-		contentLength int64 // as announced; -1 when there must be none
+		contentLength int64 // as announced; -1 when there must be none, -2 for chunked
 	}{
 		{"default body", "GET", "/", 200, 1024, 1024},
 		{"sized body", "GET", "/x/y?size=70001", 200, 70001, 70001},
 		{"empty body", "GET", "/?size=0", 200, 0, 0},
 		{"error status with body", "GET", "/?status=503&size=7", 503, 7, 7},
-		{"chunked from upstream", "GET", "/?chunked=1&size=100000", 200, 100000, 100000},
+		{"large chunked from upstream streams chunked", "GET", "/?chunked=1&size=100000", 200, 100000, -2},
 		{"no content", "GET", "/?status=204", 204, 0, -1},
 		{"not modified", "GET", "/?status=304", 304, 0, -1},
 		{"head keeps the length", "HEAD", "/?size=4321", 200, 0, 4321},
@@ -43,15 +43,16 @@ func TestRelaysResponse(t *testing.T) {
 				t.Fatalf("body %d bytes, want %d bytes of the pattern", len(body), tc.bodySize)
 			}
 			cl := resp.Header.Values("Content-Length")
+			chunked := slices.Equal(resp.TransferEncoding, []string{"chunked"})
+			if chunked != (tc.contentLength == -2) {
+				t.Fatalf("Transfer-Encoding %q", resp.TransferEncoding)
+			}
 			if tc.contentLength < 0 {
 				if len(cl) != 0 {
 					t.Fatalf("Content-Length %q on a %d", cl, tc.status)
 				}
 			} else if len(cl) != 1 || cl[0] != strconv.FormatInt(tc.contentLength, 10) {
 				t.Fatalf("Content-Length %q, want %d", cl, tc.contentLength)
-			}
-			if te := resp.TransferEncoding; len(te) != 0 {
-				t.Fatalf("Transfer-Encoding %q relayed", te)
 			}
 			// The upstream's own fields come back untouched, and the
 			// proxy adds none of its defaults.

@@ -35,6 +35,10 @@ type field struct {
 // from it reorders the rest.
 type requestHead struct {
 	fields []field
+	target target
+	method []byte
+	// bodyLength is the Content-Length, -1 for a chunked body, -2 for none.
+	bodyLength int64
 	// lastXFF and lastVia index the field the proxy's entry is appended to,
 	// or are -1 when a new field has to be added.
 	lastXFF, lastVia int
@@ -55,6 +59,7 @@ func (h *requestHead) parse(raw []byte) error {
 	h.fields = h.fields[:0]
 	h.lastXFF, h.lastVia = -1, -1
 	h.hasHost = false
+	h.bodyLength = -2
 	var sawLength, sawChunked, connectionNames bool
 	for len(raw) > 0 {
 		line := raw
@@ -82,6 +87,10 @@ func (h *requestHead) parse(raw []byte) error {
 		case framingField:
 			if len(f.name) == len("content-length") {
 				sawLength = true
+				// fasthttp has checked the digits and that the field is
+				// alone; the value is read here because the server may
+				// have replaced it (see limitBody).
+				h.bodyLength, _ = parseLength(f.value)
 			} else {
 				// fasthttp has refused every other coding but identity, which
 				// is no longer a transfer coding at all (RFC 9112 7).
@@ -89,6 +98,7 @@ func (h *requestHead) parse(raw []byte) error {
 					return errUnsupportedCode
 				}
 				sawChunked = true
+				h.bodyLength = -1
 			}
 		case connectionField:
 			connectionNames = connectionNames || namesFields(f.value)
@@ -173,44 +183,58 @@ func (h *requestHead) dropNamed() {
 	}
 }
 
+func (h *requestHead) hasBody() bool {
+	return h.bodyLength > 0 || h.bodyLength == -1
+}
+
+// idempotent: sending the request twice has the effect of sending it once
+// (RFC 9110 9.2.2).
+func (h *requestHead) idempotent() bool {
+	switch string(h.method) {
+	case "GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE":
+		return true
+	}
+	return false
+}
+
 const (
 	viaEntry       = "1.1 proxylab-go"
 	requestLineEnd = " HTTP/1.1\r\n"
 )
 
-// writeRequest writes the upstream request: the client's method and target
-// byte for byte, its fields minus the hop-by-hop ones, the proxy's
-// X-Forwarded-For and Via entries, and the body with a Content-Length.
-// Errors stick in bw and surface at Flush.
-func writeRequest(bw *bufio.Writer, req *fasthttp.Request, h *requestHead, client netip.Addr, upstreamHost string) {
-	bw.Write(req.Header.Method())
+// writeRequest writes the upstream request head: the client's method, the
+// target in origin-form (or "*"), its fields minus the hop-by-hop ones, a
+// Host from an absolute-form target, the proxy's X-Forwarded-For and Via
+// entries, and the framing field the body goes with. Errors stick in bw
+// and surface at Flush.
+func writeRequest(bw *bufio.Writer, h *requestHead, client netip.Addr, upstreamHost string) {
+	bw.Write(h.method)
 	bw.WriteByte(' ')
-	bw.Write(req.Header.RequestURI())
+	bw.Write(h.target.uri)
 	// Always 1.1: an HTTP/1.0 request line would make the upstream close
 	// the pooled connection after answering.
 	bw.WriteString(requestLineEnd)
-	body := req.Body()
 	for i := range h.fields {
 		f := &h.fields[i]
+		value := f.value
 		switch f.kind {
 		case dropField, connectionField:
 			continue
-		case framingField:
-			// The body has been read whole, so it goes upstream with its
-			// length whichever framing the client used.
-			if len(f.name) == len("content-length") {
-				bw.Write(f.name)
-			} else {
-				bw.WriteString("Content-Length")
+		case hostField:
+			if h.target.authority != nil {
+				value = h.target.authority
 			}
-			bw.WriteString(": ")
-			bw.Write(fasthttp.AppendUint(bw.AvailableBuffer(), len(body)))
-			bw.WriteString("\r\n")
-			continue
+		case framingField:
+			// The body is re-framed chunk by chunk: the field is the
+			// proxy's own, not the client's hop-by-hop one passed on.
+			if len(f.name) != len("content-length") {
+				bw.WriteString("Transfer-Encoding: chunked\r\n")
+				continue
+			}
 		}
 		bw.Write(f.name)
 		bw.WriteString(": ")
-		bw.Write(f.value)
+		bw.Write(value)
 		if i == h.lastXFF {
 			appendListSep(bw, f.value)
 			writeAddr(bw, client)
@@ -232,12 +256,34 @@ func writeRequest(bw *bufio.Writer, req *fasthttp.Request, h *requestHead, clien
 	// request is 1.1, which requires one.
 	if !h.hasHost {
 		bw.WriteString("Host: ")
-		bw.WriteString(upstreamHost)
+		if h.target.authority != nil {
+			bw.Write(h.target.authority)
+		} else {
+			bw.WriteString(upstreamHost)
+		}
 		bw.WriteString("\r\n")
 	}
 	bw.WriteString("\r\n")
-	bw.Write(body)
 }
+
+// writeRequestRaw is writeRequest under the measurement-only switch: the
+// client's header block goes on as fasthttp kept it, hop-by-hop fields and
+// all, with only the proxy's own entries added.
+func writeRequestRaw(bw *bufio.Writer, req *fasthttp.Request, h *requestHead, client netip.Addr) {
+	bw.Write(req.Header.Method())
+	bw.WriteByte(' ')
+	bw.Write(h.target.uri)
+	bw.WriteString(requestLineEnd)
+	raw := req.Header.RawHeaders()
+	raw = bytes.TrimSuffix(raw, crlf)
+	raw = bytes.TrimSuffix(raw, crlf)
+	bw.Write(raw)
+	bw.WriteString("\r\nX-Forwarded-For: ")
+	writeAddr(bw, client)
+	bw.WriteString("\r\nVia: " + viaEntry + "\r\n\r\n")
+}
+
+var crlf = []byte("\r\n")
 
 func appendListSep(bw *bufio.Writer, value []byte) {
 	if len(value) > 0 {

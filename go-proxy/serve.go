@@ -13,11 +13,13 @@ import (
 const shutdownGrace = 5 * time.Second
 
 const (
-	// requestReadTimeout bounds reading one request, head and body, from
-	// its first byte. fasthttp waits for CRLFCRLF to end a head, so a head
-	// whose lines end in bare LF would otherwise hold its connection
-	// forever; after this it is answered 408, as any stalled head is.
-	requestReadTimeout = 5 * time.Second
+	// headTimeout bounds reading a request head, from its first byte (from
+	// accept for a connection's first request). fasthttp waits for
+	// CRLFCRLF to end a head, so a head whose lines end in bare LF would
+	// otherwise hold its connection forever; after this it is answered
+	// 408, as any stalled head is. The body has a progress deadline of its
+	// own instead (bodyProgressTimeout), set before each read of it.
+	headTimeout = 5 * time.Second
 	// idleTimeout is how long a keep-alive connection may wait for its next
 	// request; long, so that the pauses of a benchmark never close one.
 	idleTimeout = 2 * time.Minute
@@ -31,21 +33,46 @@ func (quietLogger) Printf(string, ...any) {}
 
 func newServer(cfg config, p *proxy) *fasthttp.Server {
 	return &fasthttp.Server{
-		Handler:      p.handle,
-		ErrorHandler: parseFailed,
-		Logger:       quietLogger{},
+		Handler:        p.handle,
+		HeaderReceived: limitBody(cfg.maxBodyBytes),
+		ErrorHandler:   parseFailed,
+		Logger:         quietLogger{},
 		// The read buffer must hold the whole request head, so its size is
 		// the head limit: a longer head fails with ErrSmallBuffer.
-		ReadBufferSize:                cfg.maxHeaderBytes,
-		MaxRequestBodySize:            cfg.maxBodyBytes,
+		ReadBufferSize:     cfg.maxHeaderBytes,
+		MaxRequestBodySize: cfg.maxBodyBytes,
+		// Bodies stream through the handler instead of being read whole
+		// first; the handler refuses one announced over the limit.
+		StreamRequestBody:             true,
 		DisableHeaderNamesNormalizing: true,
 		DisablePreParseMultipartForm:  true,
 		NoDefaultServerHeader:         true,
 		NoDefaultDate:                 true,
 		NoDefaultContentType:          true,
 		CloseOnShutdown:               true,
-		ReadTimeout:                   requestReadTimeout,
+		ReadTimeout:                   headTimeout,
 		IdleTimeout:                   idleTimeout,
+	}
+}
+
+// limitBody keeps fasthttp from reading body bytes under the head's
+// deadline. With a streamed body it reads up to 8 KiB of it before calling
+// the handler; a request limit of one byte makes that one byte (the rest
+// streams, and the handler enforces the real limit), read under a fresh
+// body progress deadline. A length over the real limit is zeroed so that
+// fasthttp waits for none of it: the length read from the raw head still
+// tells the handler to answer 413. Bodyless requests, the usual ones, get
+// no deadline change.
+func limitBody(maxBody int) func(*fasthttp.RequestHeader) fasthttp.RequestConfig {
+	return func(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
+		n := h.ContentLength()
+		switch {
+		case n > maxBody:
+			h.SetContentLength(0)
+		case n > 0 || n == -1:
+			return fasthttp.RequestConfig{MaxRequestBodySize: 1, ReadTimeout: bodyProgressTimeout}
+		}
+		return fasthttp.RequestConfig{}
 	}
 }
 

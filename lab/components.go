@@ -1,15 +1,20 @@
 package lab
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"github.com/proxylab/proxylab/scenarios"
 )
 
-// Component is one program the lab builds into a scratch image: the origin
-// server or one of the proxies.
+// Component is one program the lab builds into a scratch image, or runs
+// as a row of a comparison: the origin server, one of the proxies, or a
+// baseline. What makes rows differ is carried here, so that the run treats
+// every row alike.
 type Component struct {
 	Name     string // "upstream", or the proxy name used in scenarios ("go")
 	Language string // what the results file calls it
@@ -18,7 +23,23 @@ type Component struct {
 	Port     int    // fixed loopback port (DESIGN.md: upstream 9000, go 8081, ...)
 	// Baseline: not a lab proxy but a reference row (Baselines).
 	Baseline bool
-	builder  func(b *Builder, c Component) buildFunc
+	// NoContainer: the row starts no container of its own and the load
+	// goes straight to the upstream (direct), so it has no proxy figures.
+	NoContainer bool
+	// Tmpfs is what the row's container may write (see ContainerSpec).
+	Tmpfs map[string]string
+	// NotVerified says why the conformance suite does not apply to the
+	// row; empty for the lab's proxies, which it checks.
+	NotVerified string
+	// env is the row container's environment given the upstream's
+	// address; nil for a program whose configuration is in its image.
+	env func(c Component, upstream string) []string
+	// available fails when the host lacks what the row needs, so that a
+	// run stops before anything is built; nil when it needs nothing.
+	available func() error
+	// obtain is how compare gets the row's artifact.
+	obtain  provider
+	builder func(b *Builder, c Component) buildFunc
 }
 
 // Upstream is the origin server every proxy forwards to.
@@ -27,22 +48,50 @@ var Upstream = Component{Name: "upstream", Language: "go", Dir: "upstream", Bina
 // Proxies lists every proxy the lab knows how to build, in the order tables
 // show them.
 var Proxies = []Component{
-	{Name: "go", Language: "go", Dir: "go-proxy", Binary: "go-proxy", Port: 8081, builder: goBuild},
-	{Name: "rust", Language: "rust", Dir: "rust-proxy", Binary: "rust-proxy", Port: 8082, builder: cargoBuild},
-	{Name: "zig", Language: "zig", Dir: "zig-proxy", Binary: "zig-proxy", Port: 8083, builder: zigBuild},
+	{Name: "go", Language: "go", Dir: "go-proxy", Binary: "go-proxy", Port: 8081, builder: goBuild, env: contractEnv, obtain: fromSource{}},
+	{Name: "rust", Language: "rust", Dir: "rust-proxy", Binary: "rust-proxy", Port: 8082, builder: cargoBuild, env: contractEnv, obtain: fromSource{}},
+	{Name: "zig", Language: "zig", Dir: "zig-proxy", Binary: "zig-proxy", Port: 8083, builder: zigBuild, env: contractEnv, obtain: fromSource{}},
 }
+
+// notLabProxy is why the baselines are not checked against the contract:
+// it is the lab's, not theirs.
+const notLabProxy = "not a lab proxy"
 
 // Direct is the baseline without a proxy: the load goes straight to the
 // upstream, which shows the ceiling any proxy can reach on this host with
 // this load generator.
-var Direct = Component{Name: "direct", Language: "none", Port: Upstream.Port, Baseline: true}
+var Direct = Component{Name: "direct", Language: "none", Port: Upstream.Port, Baseline: true,
+	NoContainer: true, NotVerified: notLabProxy, obtain: nothing{}}
 
 // Nginx is the baseline a user would pick instead of the lab's proxies:
-// the host's nginx, packed into a scratch image (see nginx.go).
-var Nginx = Component{Name: "nginx", Language: "c", Binary: "nginx", Port: 8084, Baseline: true}
+// the host's nginx, packed into a scratch image (see nginx.go). Its
+// configuration is baked into the image, so its container has no
+// environment, and it writes its pid and temporary files to a tmpfs.
+var Nginx = Component{Name: "nginx", Language: "c", Binary: "nginx", Port: 8084, Baseline: true,
+	Tmpfs: NginxTmpfs, NotVerified: notLabProxy, available: nginxInstalled, obtain: hostNginx{}}
 
 // Baselines are the reference rows a scenario may add to its proxies.
 var Baselines = []Component{Direct, Nginx}
+
+// contractEnv configures a lab proxy the way the proxy contract says:
+// where to listen and where the origin is.
+func contractEnv(c Component, upstream string) []string {
+	return []string{"LISTEN_ADDR=" + c.Addr(), "UPSTREAM_ADDR=" + upstream}
+}
+
+// Env is the environment of the row's container for an upstream at the
+// given address.
+func (c Component) Env(upstream string) []string {
+	if c.env == nil {
+		return nil
+	}
+	return c.env(c, upstream)
+}
+
+func nginxInstalled() error {
+	_, err := NginxBinary()
+	return err
+}
 
 // Addr is the loopback address the component listens on.
 func (c Component) Addr() string { return fmt.Sprintf("127.0.0.1:%d", c.Port) }
@@ -102,8 +151,8 @@ func ResolveRows(root string, names []string) ([]Component, error) {
 	var rows []Component
 	for _, n := range names {
 		if i := slices.IndexFunc(Baselines, func(c Component) bool { return c.Name == n }); i >= 0 {
-			if n == Nginx.Name {
-				if _, err := NginxBinary(); err != nil {
+			if c := Baselines[i]; c.available != nil {
+				if err := c.available(); err != nil {
 					return nil, err
 				}
 			}
@@ -138,3 +187,76 @@ func FindRoot(dir string) (string, error) {
 		d = parent
 	}
 }
+
+// provider is how compare obtains a row's artifact, in the two phases it
+// builds in: binaries before the conformance suite, images after it, so
+// that a proxy failing the suite never gets an image that looks ready to
+// measure.
+type provider interface {
+	binary(ctx context.Context, b *Builder, c Component) (*Artifact, error)
+	// image may replace the artifact: a baseline's is only made here.
+	image(ctx context.Context, b *Builder, a *Artifact, sc *scenarios.Scenario, p Placement) (*Artifact, error)
+	// toolchains are the results file's entries for what made the artifact.
+	toolchains(ctx context.Context, a *Artifact) map[string]string
+}
+
+// fromSource: a lab proxy is compiled from this checkout, then verified,
+// then packed into its image.
+type fromSource struct{}
+
+func (fromSource) binary(ctx context.Context, b *Builder, c Component) (*Artifact, error) {
+	a, err := b.Binary(ctx, c)
+	if err != nil {
+		return nil, fmt.Errorf("build %s: %w", c.Name, err)
+	}
+	return a, nil
+}
+
+func (fromSource) image(ctx context.Context, b *Builder, a *Artifact, _ *scenarios.Scenario, _ Placement) (*Artifact, error) {
+	if err := b.Image(ctx, a); err != nil {
+		return nil, fmt.Errorf("image of %s: %w", a.Name, err)
+	}
+	return a, nil
+}
+
+func (fromSource) toolchains(ctx context.Context, a *Artifact) map[string]string {
+	return Toolchains(ctx, a.Component)
+}
+
+// hostNginx: the host's nginx is packed with a configuration that follows
+// the run (one worker per proxy CPU, pools sized by the connections), so
+// its image is made only once the placement is known.
+type hostNginx struct{}
+
+func (hostNginx) binary(_ context.Context, _ *Builder, c Component) (*Artifact, error) {
+	return &Artifact{Component: c}, nil
+}
+
+func (hostNginx) image(ctx context.Context, b *Builder, _ *Artifact, sc *scenarios.Scenario, p Placement) (*Artifact, error) {
+	cpus, err := ParseCPUSet(p.ProxyCPUs)
+	if err != nil {
+		return nil, fmt.Errorf("nginx workers: %w", err)
+	}
+	a, err := b.Nginx(ctx, NginxSettings{Workers: len(cpus), Connections: sc.Load.Connections})
+	if err != nil {
+		return nil, fmt.Errorf("image of nginx: %w", err)
+	}
+	return a, nil
+}
+
+func (hostNginx) toolchains(ctx context.Context, a *Artifact) map[string]string {
+	return map[string]string{"nginx": NginxVersion(ctx, a.BinaryPath)}
+}
+
+// nothing: the direct row has no program of its own to build.
+type nothing struct{}
+
+func (nothing) binary(_ context.Context, _ *Builder, c Component) (*Artifact, error) {
+	return &Artifact{Component: c}, nil
+}
+
+func (nothing) image(_ context.Context, _ *Builder, a *Artifact, _ *scenarios.Scenario, _ Placement) (*Artifact, error) {
+	return a, nil
+}
+
+func (nothing) toolchains(context.Context, *Artifact) map[string]string { return nil }

@@ -6,9 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -168,37 +166,9 @@ func (c *Container) Logs(ctx context.Context, n int) []string {
 }
 
 // WaitHTTP polls url until it answers 200, the container exits, or timeout
-// passes. Readiness is judged through the real request path, not by an open
-// port, because a proxy can listen before it can forward.
+// passes.
 func (c *Container) WaitHTTP(ctx context.Context, url string, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	client := &http.Client{Timeout: time.Second}
-	var last string
-	for time.Now().Before(deadline) {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		resp, err := client.Get(url)
-		if err == nil {
-			io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-			last = resp.Status
-		} else {
-			last = err.Error()
-		}
-		if done, why := c.Exited(ctx); done {
-			return fmt.Errorf("%s %s before it became ready", c.Name, why)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
-	return fmt.Errorf("%s not ready after %s: GET %s: %s", c.Name, timeout, url, last)
+	return waitHTTP(ctx, c.Name, url, timeout, func() (bool, string) { return c.Exited(ctx) })
 }
 
 // Usage is what the process has consumed so far.

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"net"
 	"net/http"
@@ -65,8 +66,10 @@ type Event struct {
 // written but does not hold every planned step.
 var ErrIncomplete = errors.New("run incomplete")
 
+// runner is one comparison in progress.
 type runner struct {
-	e         *Engine
+	e         *Engine  // builds and preflight; nil where only measuring
+	launch    Launcher // starts the measured containers
 	sc        *scenarios.Scenario
 	o         Options
 	placement Placement
@@ -74,6 +77,7 @@ type runner struct {
 	probes    *bpf.Probes // nil unless the scenario enables them
 	res       *Results
 	path      string
+	failed    []string // runs recorded as failed, for the stop reason
 }
 
 // Compare runs a scenario: builds the images, measures every proxy in turn
@@ -83,170 +87,220 @@ type runner struct {
 // results and their path; err wraps ErrIncomplete when the file was written
 // but is not complete, and is something else when nothing was measured.
 func Compare(ctx context.Context, e *Engine, sc *scenarios.Scenario, o Options) (*Results, string, error) {
-	rows, err := ResolveRows(o.Root, sc.Proxies)
+	r, rows, err := newRunner(e, sc, o)
 	if err != nil {
 		return nil, "", err
 	}
-	var proxies []Component // the lab's own, which are built and verified
-	for _, c := range rows {
-		if !c.Baseline {
-			proxies = append(proxies, c)
-		}
+	if err := r.preflight(ctx, rows); err != nil {
+		return nil, "", err
 	}
-	r := &runner{e: e, sc: sc, o: o}
+	// The checkout as the binaries are built from it, not as it is once
+	// the run has started.
+	source := DescribeSource(ctx, o.Root)
+	p, err := r.prepare(ctx, rows)
+	if err != nil {
+		return nil, "", err
+	}
+	setup := r.attachProbes()
+	if r.probes != nil {
+		defer r.probes.Close()
+	}
+	if err := PinSelf(r.placement.LoadgenCPUs); err != nil {
+		return nil, "", err
+	}
+	r.res = r.newResults(p, setup, source)
+	r.path = FileName(o.ResultsDir, r.res)
+	return r.res, r.path, r.repeat(ctx, p.rows)
+}
+
+// newRunner resolves the scenario's rows and placement, before anything
+// touches the host.
+func newRunner(e *Engine, sc *scenarios.Scenario, o Options) (*runner, []Component, error) {
+	rows, err := ResolveRows(o.Root, sc.Proxies)
+	if err != nil {
+		return nil, nil, err
+	}
+	r := &runner{e: e, launch: e, sc: sc, o: o}
 	r.placement = DefaultPlacement(runtime.NumCPU()).Override(
 		sc.Resources.ProxyCPUs, sc.Resources.UpstreamCPUs, sc.Resources.LoadgenCPUs, int64(sc.Resources.ProxyMemory))
 	if err := r.placement.Check(runtime.NumCPU()); err != nil {
-		return nil, "", fmt.Errorf("%s: %w", sc.File, err)
+		return nil, nil, fmt.Errorf("%s: %w", sc.File, err)
 	}
 	if r.o.RunID == "" {
 		b := make([]byte, 4)
 		rand.Read(b)
 		r.o.RunID = hex.EncodeToString(b)
 	}
-	if err := r.preflight(ctx, rows); err != nil {
-		return nil, "", err
-	}
+	return r, rows, nil
+}
 
-	// The checkout as the binaries are built from it, not as it is once
-	// the run has started.
-	source := DescribeSource(ctx, o.Root)
+// prepared is what compare measures: every row's artifact, in the
+// scenario's order, with its conformance result and the toolchains that
+// made them.
+type prepared struct {
+	rows       []*Artifact
+	verified   map[string]*Verification
+	toolchains map[string]string
+}
 
-	// Binaries first, then the conformance suite, then images: a proxy that
-	// fails the suite never gets an image that looks ready to measure.
-	b := &Builder{Root: o.Root, Engine: e, Version: o.Version, Log: r.info}
+// prepare obtains the upstream and every row the way its component says:
+// binaries first, then the conformance suite, then images, so that a proxy
+// that fails the suite never gets an image that looks ready to measure.
+func (r *runner) prepare(ctx context.Context, rows []Component) (*prepared, error) {
+	b := &Builder{Root: r.o.Root, Engine: r.e, Version: r.o.Version, Log: r.info}
+	var err error
 	if r.upstream, err = b.Binary(ctx, Upstream); err != nil {
-		return nil, "", err
+		return nil, fmt.Errorf("build upstream: %w", err)
 	}
-	arts := make([]*Artifact, len(rows))
-	var built []*Artifact
+	p := &prepared{rows: make([]*Artifact, len(rows))}
 	for i, c := range rows {
-		if c.Baseline {
-			arts[i] = &Artifact{Component: c}
-			continue
-		}
-		if arts[i], err = b.Binary(ctx, c); err != nil {
-			return nil, "", err
-		}
-		built = append(built, arts[i])
-	}
-	verified, err := r.verify(ctx, built)
-	if err != nil {
-		return nil, "", err
-	}
-	for _, a := range append([]*Artifact{r.upstream}, built...) {
-		if err := b.Image(ctx, a); err != nil {
-			return nil, "", err
+		if p.rows[i], err = c.obtain.binary(ctx, b, c); err != nil {
+			return nil, err
 		}
 	}
-	toolchains := Toolchains(ctx, append([]Component{Upstream}, proxies...)...)
-	for i, a := range arts {
-		if a.Name != Nginx.Name {
-			continue
-		}
-		cpus, _ := ParseCPUSet(r.placement.ProxyCPUs) // checked above
-		if arts[i], err = b.Nginx(ctx, NginxSettings{Workers: len(cpus), Connections: sc.Load.Connections}); err != nil {
-			return nil, "", err
-		}
-		toolchains["nginx"] = NginxVersion(ctx, arts[i].BinaryPath)
+	if p.verified, err = r.verify(ctx, p.rows); err != nil {
+		return nil, err
 	}
-	var probeSetup *ProbeSetup
-	if sc.Probes.Enabled {
-		// Probes that cannot attach (no root, no BTF, no tracefs) do not
-		// stop the run: the numbers are still valid, and the results say
-		// why they carry no probe counts.
-		p, err := bpf.Attach(bpf.Options{Mode: sc.Probes.Mode, PerfBufferPages: sc.Probes.PerfBufferPages})
-		if err != nil {
-			probeSetup = &ProbeSetup{Attempts: []bpf.Attempt{}, Error: err.Error()}
-			r.info("eBPF probes unavailable, measuring without them: " + err.Error())
-		} else {
-			defer p.Close()
-			r.probes = p
-			probeSetup = &ProbeSetup{Mode: p.Mode(), Attempts: append([]bpf.Attempt{}, p.Attempts()...)}
-			r.info(fmt.Sprintf("eBPF probes attached in %s mode", p.Mode()))
-			for _, a := range p.Attempts() {
-				r.info(fmt.Sprintf("  (%s mode unavailable: %s)", a.Mode, a.Error))
-			}
+	if err := b.Image(ctx, r.upstream); err != nil {
+		return nil, fmt.Errorf("image of upstream: %w", err)
+	}
+	p.toolchains = Toolchains(ctx, Upstream)
+	for i, a := range p.rows {
+		if p.rows[i], err = a.obtain.image(ctx, b, a, r.sc, r.placement); err != nil {
+			return nil, err
 		}
+		maps.Copy(p.toolchains, p.rows[i].obtain.toolchains(ctx, p.rows[i]))
 	}
-	if err := PinSelf(r.placement.LoadgenCPUs); err != nil {
-		return nil, "", err
-	}
+	return p, nil
+}
 
-	r.res = &Results{
+// attachProbes attaches the eBPF probes when the scenario enables them.
+// Probes that cannot attach (no root, no BTF, no tracefs) do not stop the
+// run: the numbers are still valid, and the results say why they carry no
+// probe counts.
+func (r *runner) attachProbes() *ProbeSetup {
+	if !r.sc.Probes.Enabled {
+		return nil
+	}
+	p, err := bpf.Attach(bpf.Options{Mode: r.sc.Probes.Mode, PerfBufferPages: r.sc.Probes.PerfBufferPages})
+	if err != nil {
+		r.info("eBPF probes unavailable, measuring without them: " + err.Error())
+		return &ProbeSetup{Attempts: []bpf.Attempt{}, Error: err.Error()}
+	}
+	r.probes = p
+	r.info(fmt.Sprintf("eBPF probes attached in %s mode", p.Mode()))
+	for _, a := range p.Attempts() {
+		r.info(fmt.Sprintf("  (%s mode unavailable: %s)", a.Mode, a.Error))
+	}
+	return &ProbeSetup{Mode: p.Mode(), Attempts: append([]bpf.Attempt{}, p.Attempts()...)}
+}
+
+// newResults is the results file before the first row is measured.
+func (r *runner) newResults(p *prepared, setup *ProbeSetup, source *Source) *Results {
+	res := &Results{
 		SchemaVersion: SchemaVersion,
-		ToolVersion:   o.Version,
+		ToolVersion:   r.o.Version,
 		RunID:         r.o.RunID,
-		Scenario:      sc,
+		Scenario:      r.sc,
 		StartedAt:     time.Now().UTC(),
-		Host:          DescribeHost(e.Version),
-		Toolchains:    toolchains,
+		Host:          DescribeHost(r.e.Version),
+		Toolchains:    p.toolchains,
 		Placement:     r.placement,
-		Probes:        probeSetup,
+		Probes:        setup,
 		Source:        source,
 		Upstream:      &Image{Tag: r.upstream.ImageTag, ID: r.upstream.ImageID, SizeBytes: r.upstream.ImageBytes},
 		SummaryMethod: Method(),
 	}
-	for _, a := range arts {
-		v := verified[a.Name]
-		if a.Baseline {
-			v = &Verification{Skipped: true, Reason: "not a lab proxy", Failed: []string{}}
-		}
-		r.res.Proxies = append(r.res.Proxies, &ProxyResult{
-			Name: a.Name, Language: a.Language, Baseline: a.Baseline, BinaryBytes: a.BinaryBytes, Runs: []*Run{}, Verified: v,
-			Image: Image{Tag: a.ImageTag, ID: a.ImageID, SizeBytes: a.ImageBytes},
-		})
+	for _, a := range p.rows {
+		res.Proxies = append(res.Proxies, proxyResult(a, p.verified[a.Name]))
 	}
-	r.path = FileName(o.ResultsDir, r.res)
+	return res
+}
 
-	var failed []string
-	for rep := 1; rep <= sc.Repeat; rep++ {
-		for i := range arts {
-			k := (i + rep - 1) % len(arts)
-			run := r.runOne(ctx, arts[k], rep)
-			pr := r.res.Proxies[k]
-			pr.Runs = append(pr.Runs, run)
-			pr.Summary = SummariseFor(sc, pr.Runs)
-			if run.Status == RunFailed {
-				failed = append(failed, fmt.Sprintf("%s (repetition %d): %s", pr.Name, rep, run.Error))
-				r.info(fmt.Sprintf("%s failed in repetition %d: %s; going on with the next proxy", pr.Name, rep, run.Error))
-			}
-			reason := ""
-			if run.Status == RunInterrupted {
-				reason = "interrupted"
-				if c := context.Cause(ctx); c != nil {
-					reason = c.Error()
-				}
-			}
-			if err := r.write(false, reason); err != nil {
-				return r.res, r.path, err
-			}
-			if reason != "" {
-				return r.res, r.path, fmt.Errorf("%w: %s", ErrIncomplete, reason)
+// proxyResult is a row's entry in the results before its first run.
+func proxyResult(a *Artifact, v *Verification) *ProxyResult {
+	return &ProxyResult{
+		Name: a.Name, Language: a.Language, Baseline: a.Baseline, BinaryBytes: a.BinaryBytes, Runs: []*Run{}, Verified: v,
+		Image: Image{Tag: a.ImageTag, ID: a.ImageID, SizeBytes: a.ImageBytes},
+	}
+}
+
+// rotation is the order rows run in during repetition rep (1-based): each
+// repetition starts one row later, so that drift of the machine over the
+// run (warming up, a neighbour starting) hits every row alike.
+func rotation(rows, rep int) []int {
+	order := make([]int, rows)
+	for i := range order {
+		order[i] = (i + rep - 1) % rows
+	}
+	return order
+}
+
+// repeat measures every row once per repetition, in rotation, and rewrites
+// the results file after every row. A failed row is recorded and the run
+// goes on; an interruption stops it. The error wraps ErrIncomplete when the
+// file was written but does not hold every planned step.
+func (r *runner) repeat(ctx context.Context, arts []*Artifact) error {
+	for rep := 1; rep <= r.sc.Repeat; rep++ {
+		for _, k := range rotation(len(arts), rep) {
+			if err := r.keep(ctx, k, r.runOne(ctx, arts[k], rep)); err != nil {
+				return err
 			}
 		}
 	}
-	if len(failed) > 0 {
-		reason := fmt.Sprintf("%d proxy run(s) failed: %s", len(failed), failed[0])
+	if len(r.failed) > 0 {
+		reason := fmt.Sprintf("%d proxy run(s) failed: %s", len(r.failed), r.failed[0])
 		if err := r.write(false, reason); err != nil {
-			return r.res, r.path, err
+			return err
 		}
-		return r.res, r.path, fmt.Errorf("%w: %s", ErrIncomplete, reason)
+		return fmt.Errorf("%w: %s", ErrIncomplete, reason)
 	}
-	return r.res, r.path, r.write(true, "")
+	return r.write(true, "")
+}
+
+// keep records row k's run, summarises the row again and rewrites the
+// results file; after an interruption it returns ErrIncomplete, so the
+// caller stops.
+func (r *runner) keep(ctx context.Context, k int, run *Run) error {
+	pr := r.res.Proxies[k]
+	pr.Runs = append(pr.Runs, run)
+	pr.Summary = SummariseFor(r.sc, pr.Runs)
+	if run.Status == RunFailed {
+		r.failed = append(r.failed, fmt.Sprintf("%s (repetition %d): %s", pr.Name, run.Repetition, run.Error))
+		r.info(fmt.Sprintf("%s failed in repetition %d: %s; going on with the next proxy", pr.Name, run.Repetition, run.Error))
+	}
+	reason := ""
+	if run.Status == RunInterrupted {
+		reason = "interrupted"
+		if c := context.Cause(ctx); c != nil {
+			reason = c.Error()
+		}
+	}
+	if err := r.write(false, reason); err != nil {
+		return err
+	}
+	if reason != "" {
+		return fmt.Errorf("%w: %s", ErrIncomplete, reason)
+	}
+	return nil
 }
 
 // ErrNotConformant is wrapped by Compare's error when a proxy fails the
 // conformance suite: its numbers would not be comparable with the others'.
 var ErrNotConformant = errors.New("proxy fails the conformance suite")
 
-// verify runs the conformance suite against every proxy before anything is
-// measured, and refuses the run if one fails.
+// verify runs the conformance suite against every row it applies to before
+// anything is measured, and refuses the run if one fails. The other rows
+// get a verification that says why they were not checked.
 func (r *runner) verify(ctx context.Context, arts []*Artifact) (map[string]*Verification, error) {
 	out := map[string]*Verification{}
 	var bad []string
 	for _, a := range arts {
-		if r.o.SkipVerify {
+		switch {
+		case a.NotVerified != "":
+			out[a.Name] = &Verification{Skipped: true, Reason: a.NotVerified, Failed: []string{}}
+			continue
+		case r.o.SkipVerify:
 			out[a.Name] = &Verification{Skipped: true, Reason: "--skip-verify", Failed: []string{}}
 			continue
 		}
@@ -259,12 +313,7 @@ func (r *runner) verify(ctx context.Context, arts []*Artifact) (map[string]*Veri
 			return nil, fmt.Errorf("verify %s: %w", a.Name, err)
 		}
 		out[a.Name] = &Verification{Passed: rep.Passed, Cases: rep.Cases, Failed: rep.Failed, Seconds: math.Round(rep.Seconds*10) / 10}
-		r.info(fmt.Sprintf("%s: %d of %d cases passed in %.1fs", a.Name, rep.Cases-len(rep.Failed), rep.Cases, rep.Seconds))
-		for _, res := range rep.Results {
-			if !res.Passed {
-				r.info(fmt.Sprintf("  FAIL %s: %s", res.Case, res.Error))
-			}
-		}
+		r.reportVerification(a, rep)
 		if !rep.Passed {
 			bad = append(bad, fmt.Sprintf("%s (%d of %d cases failed)", a.Name, len(rep.Failed), rep.Cases))
 		}
@@ -273,6 +322,17 @@ func (r *runner) verify(ctx context.Context, arts []*Artifact) (map[string]*Veri
 		return nil, fmt.Errorf("%w: %s; fix it, or measure anyway with --skip-verify", ErrNotConformant, strings.Join(bad, ", "))
 	}
 	return out, nil
+}
+
+// reportVerification tells the observer how a proxy fared, naming every
+// failed case, so that a refused run says what to fix.
+func (r *runner) reportVerification(a *Artifact, rep *conformance.Report) {
+	r.info(fmt.Sprintf("%s: %d of %d cases passed in %.1fs", a.Name, rep.Cases-len(rep.Failed), rep.Cases, rep.Seconds))
+	for _, res := range rep.Results {
+		if !res.Passed {
+			r.info(fmt.Sprintf("  FAIL %s: %s", res.Case, res.Error))
+		}
+	}
 }
 
 func (r *runner) write(complete bool, reason string) error {
@@ -300,7 +360,7 @@ func (r *runner) preflight(ctx context.Context, rows []Component) error {
 		return fmt.Errorf("%d container(s) of an earlier proxylab run still exist; remove them with: proxylab cleanup", len(left))
 	}
 	for _, c := range append([]Component{Upstream}, rows...) {
-		if c.Name == Direct.Name {
+		if c.NoContainer {
 			continue // the upstream's port
 		}
 		l, err := net.Listen("tcp", c.Addr())
@@ -312,9 +372,9 @@ func (r *runner) preflight(ctx context.Context, rows []Component) error {
 	return nil
 }
 
-// target is the request the load generator sends through the proxy.
-func (r *runner) target(proxy *Artifact) loadgen.Target {
-	u := url.URL{Scheme: "http", Host: proxy.Addr()}
+// target is the request the load generator sends to addr.
+func (r *runner) target(addr string) loadgen.Target {
+	u := url.URL{Scheme: "http", Host: addr}
 	path, rawQuery, _ := strings.Cut(r.sc.Load.Path, "?")
 	u.Path = path
 	q := rawQuery
@@ -339,216 +399,6 @@ func (r *runner) snapshot() (bpf.Counts, error) {
 		return bpf.Counts{}, nil
 	}
 	return r.probes.Snapshot()
-}
-
-// errDied is the cancellation cause when a measured container exits.
-type errDied struct{ what, why string }
-
-func (e errDied) Error() string { return e.what + " " + e.why }
-
-// runOne measures one row once: fresh upstream and proxy containers (no
-// proxy for the direct baseline), warm-up, then every step or the search.
-// It never returns an error: what went wrong is recorded in the Run, and
-// the caller goes on with the next proxy.
-func (r *runner) runOne(ctx context.Context, proxy *Artifact, rep int) *Run {
-	run := &Run{Repetition: rep, Status: RunOK, Steps: []*Step{}}
-	base := fmt.Sprintf("proxylab-%s-r%d-", r.o.RunID, rep)
-	search := r.sc.Load.Search
-	ev := func(e Event) {
-		if r.o.Observer != nil {
-			e.Proxy, e.Repetition, e.Repetitions, e.Steps = proxy.Name, rep, r.sc.Repeat, len(r.sc.Load.Steps)
-			r.o.Observer(e)
-		}
-	}
-	fail := func(c *Container, err error) *Run {
-		if ctx.Err() != nil {
-			run.Status, run.Error = RunInterrupted, context.Cause(ctx).Error()
-			return run
-		}
-		run.Status, run.Error = RunFailed, err.Error()
-		if c != nil {
-			run.LastLogs = c.Logs(ctx, 20)
-		}
-		return run
-	}
-
-	ev(Event{Kind: EventInfo, Message: fmt.Sprintf("starting %s (repetition %d/%d)", proxy.Name, rep, r.sc.Repeat)})
-	up, err := r.e.Start(ctx, ContainerSpec{
-		Artifact: r.upstream, RunID: r.o.RunID, Name: base + "upstream", CPUs: r.placement.UpstreamCPUs,
-		Env: []string{"LISTEN_ADDR=" + r.upstream.Addr(), "RESPONSE_BYTES=" + strconv.FormatInt(int64(r.sc.Upstream.ResponseBytes), 10)},
-	})
-	if err != nil {
-		return fail(nil, err)
-	}
-	defer up.Remove(ctx)
-	if err := up.WaitHTTP(ctx, "http://"+r.upstream.Addr()+"/", 20*time.Second); err != nil {
-		return fail(up, err)
-	}
-	// px is the measured proxy's container; the direct baseline has none,
-	// and its failures are the upstream's.
-	var px *Container
-	logs := up
-	if proxy.Name != Direct.Name {
-		spec := ContainerSpec{
-			Artifact: proxy, RunID: r.o.RunID, Name: base + proxy.Name, CPUs: r.placement.ProxyCPUs, Memory: r.placement.ProxyMemory,
-			Env: []string{"LISTEN_ADDR=" + proxy.Addr(), "UPSTREAM_ADDR=" + r.upstream.Addr()},
-		}
-		if proxy.Name == Nginx.Name {
-			spec.Env, spec.Tmpfs = nil, NginxTmpfs
-		}
-		if px, err = r.e.Start(ctx, spec); err != nil {
-			return fail(nil, err)
-		}
-		defer px.Remove(ctx)
-		logs = px
-		if err := px.WaitHTTP(ctx, "http://"+proxy.Addr()+"/", 20*time.Second); err != nil {
-			return fail(px, err)
-		}
-	}
-
-	// A container that exits mid-step cancels the step at once instead of
-	// letting the load generator count connection errors to the end.
-	sctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	var pxDied <-chan string
-	if px != nil {
-		pxDied = px.Died(sctx)
-	}
-	go func() {
-		select {
-		case why := <-pxDied:
-			cancel(errDied{proxy.Name, why})
-		case why := <-up.Died(sctx):
-			cancel(errDied{"upstream", why})
-		case <-sctx.Done():
-		}
-	}()
-	stopped := func() *Run {
-		if ctx.Err() != nil {
-			run.Status, run.Error = RunInterrupted, context.Cause(ctx).Error()
-			return run
-		}
-		return fail(logs, context.Cause(sctx))
-	}
-
-	// The probes count the proxy's processes only (nginx: its master and
-	// workers): accepts from the load generator and connects to the upstream.
-	if r.probes != nil && px != nil {
-		for _, pid := range px.Pids() {
-			if err := r.probes.Watch(uint32(pid)); err != nil {
-				return fail(px, fmt.Errorf("watch %s with the probes: %w", proxy.Name, err))
-			}
-			defer r.probes.Unwatch(uint32(pid))
-		}
-	}
-
-	gen, err := loadgen.New(r.target(proxy), loadgen.Config{Connections: r.sc.Load.Connections, KeepAlive: r.sc.Load.Keepalive})
-	if err != nil {
-		return fail(nil, err)
-	}
-	defer gen.Close()
-
-	if w := r.sc.Warmup.D(); w > 0 {
-		rate := 0
-		if search != nil {
-			rate = search.Start
-		} else {
-			rate = r.sc.Load.Steps[0].Rate
-		}
-		ev(Event{Kind: EventStepStart, Step: 0, Rate: rate, Duration: w})
-		if err := gen.Warmup(sctx, loadgen.Step{Rate: rate, Duration: w}); err != nil {
-			if sctx.Err() != nil {
-				return stopped()
-			}
-			return fail(logs, fmt.Errorf("warm-up: %w", err))
-		}
-	}
-
-	// measure runs one constant-rate step and keeps what it measured, also
-	// when it was cut short.
-	measure := func(rate int, d time.Duration) (*Step, error) {
-		i := len(run.Steps) + 1
-		ev(Event{Kind: EventStepStart, Step: i, Rate: rate, Duration: d})
-		var before Usage
-		uerr := errors.New("no proxy")
-		if px != nil {
-			before, uerr = px.Usage()
-		}
-		probesBefore, perr := r.snapshot()
-		ls := loadgen.Step{Rate: rate, Duration: d}
-		raw, err := r.rawFile(proxy.Name, rep, i)
-		if err != nil {
-			return nil, err
-		}
-		if raw != nil {
-			ls.Raw = raw
-		}
-		selfBefore := selfCPUSeconds()
-		res, err := gen.Attack(sctx, ls, func(p loadgen.Progress) {
-			ev(Event{Kind: EventProgress, Step: i, Rate: rate, Duration: d, Progress: p})
-		})
-		if raw != nil {
-			if cerr := raw.Close(); cerr != nil && err == nil {
-				err = cerr
-			}
-		}
-		if res == nil {
-			return nil, err
-		}
-		st := &Step{StepResult: *res}
-		// Rounded to the 10 ms tick /proc counts in, so no false digits.
-		round := func(s float64) float64 { return math.Round(s*clockTicks) / clockTicks }
-		st.Resources = &Resources{NoProxy: true, LoadgenCPUSeconds: round(selfCPUSeconds() - selfBefore)}
-		if px != nil && uerr == nil {
-			if after, err := px.Usage(); err == nil {
-				st.Resources.NoProxy = false
-				st.Resources.ProxyCPUSeconds = round(after.CPUSeconds - before.CPUSeconds)
-				st.Resources.ProxyPeakRSSBytes = after.PeakRSSBytes
-			}
-		}
-		if after, err := r.snapshot(); err == nil && perr == nil && r.probes != nil && px != nil {
-			d := after.Sub(probesBefore)
-			st.Probes = &d
-		}
-		run.Steps = append(run.Steps, st)
-		ev(Event{Kind: EventStepDone, Step: i, Rate: rate, Duration: d, Result: st})
-		return st, err
-	}
-
-	if search != nil {
-		res, err := searchRate(*search, func(rate int) (probeOutcome, error) {
-			st, err := measure(rate, search.StepDuration.D())
-			if err != nil {
-				return probeOutcome{}, err
-			}
-			o := judge(st, search)
-			verdict := "fails"
-			if o.passed {
-				verdict = "passes"
-			}
-			ev(Event{Kind: EventInfo, Message: fmt.Sprintf("%s %d/s %s: %s", proxy.Name, rate, verdict, o.reason)})
-			return o, nil
-		})
-		run.Search = res
-		if sctx.Err() != nil {
-			return stopped()
-		}
-		if err != nil {
-			return fail(logs, fmt.Errorf("search probe %d: %w", len(run.Steps), err))
-		}
-		ev(Event{Kind: EventInfo, Message: fmt.Sprintf("%s: %d/s (stopped by %s: %s)", proxy.Name, res.Rate, res.StoppedBy, res.Reason)})
-		return run
-	}
-	for i, s := range r.sc.Load.Steps {
-		_, err := measure(s.Rate, s.Duration.D())
-		if sctx.Err() != nil {
-			return stopped()
-		}
-		if err != nil {
-			return fail(logs, fmt.Errorf("step %d: %w", i+1, err))
-		}
-	}
-	return run
 }
 
 // selfCPUSeconds is this process's CPU time so far. The load generator

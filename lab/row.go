@@ -1,0 +1,370 @@
+package lab
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"time"
+
+	"github.com/proxylab/proxylab/bpf"
+	"github.com/proxylab/proxylab/loadgen"
+	"github.com/proxylab/proxylab/scenarios"
+)
+
+// row is one row measured once: the containers it started, the load
+// generator aimed at them and the Run it records. Its phases run in order:
+// start, warm-up, the steps or the search, stop.
+type row struct {
+	r     *runner
+	proxy *Artifact
+	rep   int
+	run   *Run
+	up    Running // the upstream
+	px    Running // the measured proxy; nil for a row without a container
+	// blame is the container whose last log lines explain a failure once
+	// the row is up: the proxy, or the upstream when there is none.
+	blame Running
+	// sctx is the run's context, also cancelled when a container dies.
+	sctx context.Context
+	gen  *loadgen.Generator
+	undo []func() // what stop undoes, last first
+}
+
+// runOne measures one row once. It never returns an error: what went wrong
+// is recorded in the Run, and the caller goes on with the next row.
+func (r *runner) runOne(ctx context.Context, proxy *Artifact, rep int) *Run {
+	w := &row{r: r, proxy: proxy, rep: rep, run: &Run{Repetition: rep, Status: RunOK, Steps: []*Step{}}}
+	defer w.stop()
+	err := w.start(ctx)
+	if err == nil {
+		err = w.warmup()
+	}
+	if err == nil {
+		if s := r.sc.Load.Search; s != nil {
+			err = w.search(s)
+		} else {
+			err = w.steps()
+		}
+	}
+	return w.record(ctx, err)
+}
+
+// blamedError is a row's failure together with the container whose logs
+// explain it.
+type blamedError struct {
+	err  error
+	from Running
+}
+
+func (e *blamedError) Error() string { return e.err.Error() }
+func (e *blamedError) Unwrap() error { return e.err }
+
+func blamed(err error, from Running) error { return &blamedError{err, from} }
+
+// errDied is the cancellation cause when a measured container exits.
+type errDied struct{ what, why string }
+
+func (e errDied) Error() string { return e.what + " " + e.why }
+
+// record writes the row's outcome into its Run: an interruption of the
+// whole run is not the row's failure; a failure keeps the last log lines of
+// the container that explains it, read before stop removes it.
+func (w *row) record(ctx context.Context, err error) *Run {
+	switch {
+	case err == nil:
+	case ctx.Err() != nil:
+		w.run.Status, w.run.Error = RunInterrupted, context.Cause(ctx).Error()
+	default:
+		w.run.Status, w.run.Error = RunFailed, err.Error()
+		var b *blamedError
+		if errors.As(err, &b) && b.from != nil {
+			w.run.LastLogs = b.from.Logs(ctx, 20)
+		}
+	}
+	return w.run
+}
+
+// event tells the observer about this row.
+func (w *row) event(e Event) {
+	if o := w.r.o.Observer; o != nil {
+		e.Proxy, e.Repetition, e.Repetitions, e.Steps = w.proxy.Name, w.rep, w.r.sc.Repeat, len(w.r.sc.Load.Steps)
+		o(e)
+	}
+}
+
+// later registers what stop must undo.
+func (w *row) later(f func()) { w.undo = append(w.undo, f) }
+
+// stop undoes what start did, last first: the load generator, the probes'
+// watch, the death watch, then the containers.
+func (w *row) stop() {
+	for i := len(w.undo) - 1; i >= 0; i-- {
+		w.undo[i]()
+	}
+}
+
+// start brings the row up: a fresh upstream, the proxy's container unless
+// the row has none, a watch on both, the probes on the proxy's processes
+// and a load generator aimed at the row.
+func (w *row) start(ctx context.Context) error {
+	r := w.r
+	w.event(Event{Kind: EventInfo, Message: fmt.Sprintf("starting %s (repetition %d/%d)", w.proxy.Name, w.rep, r.sc.Repeat)})
+	up, err := r.launch.Launch(ctx, r.upstreamSpec(w.rep))
+	if err != nil {
+		return err
+	}
+	w.later(func() { up.Remove(ctx) })
+	w.up, w.blame = up, up
+	if err := up.WaitHTTP(ctx, "http://"+r.upstream.Addr()+"/", readyTimeout); err != nil {
+		return blamed(err, up)
+	}
+	if !w.proxy.NoContainer {
+		if err := w.startProxy(ctx); err != nil {
+			return err
+		}
+	}
+	w.watchDeaths(ctx)
+	if err := w.watchProbes(); err != nil {
+		return err
+	}
+	gen, err := loadgen.New(r.target(w.addr()), loadgen.Config{Connections: r.sc.Load.Connections, KeepAlive: r.sc.Load.Keepalive})
+	if err != nil {
+		return fmt.Errorf("load generator for %s: %w", w.proxy.Name, err)
+	}
+	w.later(func() { gen.Close() })
+	w.gen = gen
+	return nil
+}
+
+// addr is where the row's load goes: through the proxy, or straight to the
+// upstream for a row without one.
+func (w *row) addr() string {
+	if w.proxy.NoContainer {
+		return w.r.upstream.Addr()
+	}
+	return w.proxy.Addr()
+}
+
+// startProxy starts the measured container and waits until a request
+// through it succeeds.
+func (w *row) startProxy(ctx context.Context) error {
+	px, err := w.r.launch.Launch(ctx, w.r.proxySpec(w.proxy, w.rep))
+	if err != nil {
+		return err
+	}
+	w.later(func() { px.Remove(ctx) })
+	w.px, w.blame = px, px
+	if err := px.WaitHTTP(ctx, "http://"+w.proxy.Addr()+"/", readyTimeout); err != nil {
+		return blamed(err, px)
+	}
+	return nil
+}
+
+// containerName names a container of this run and repetition.
+func (r *runner) containerName(rep int, what string) string {
+	return fmt.Sprintf("proxylab-%s-r%d-%s", r.o.RunID, rep, what)
+}
+
+func (r *runner) upstreamSpec(rep int) ContainerSpec {
+	return ContainerSpec{
+		Artifact: r.upstream, RunID: r.o.RunID, Name: r.containerName(rep, "upstream"), CPUs: r.placement.UpstreamCPUs,
+		Env: []string{"LISTEN_ADDR=" + r.upstream.Addr(), "RESPONSE_BYTES=" + strconv.FormatInt(int64(r.sc.Upstream.ResponseBytes), 10)},
+	}
+}
+
+// proxySpec runs a row's container as the component says, on the proxy's
+// CPUs and under its memory limit.
+func (r *runner) proxySpec(a *Artifact, rep int) ContainerSpec {
+	return ContainerSpec{
+		Artifact: a, RunID: r.o.RunID, Name: r.containerName(rep, a.Name), CPUs: r.placement.ProxyCPUs, Memory: r.placement.ProxyMemory,
+		Env: a.Env(r.upstream.Addr()), Tmpfs: a.Tmpfs,
+	}
+}
+
+// watchDeaths makes a container that exits mid-step cancel the step at
+// once, instead of letting the load generator count connection errors to
+// the end of it.
+func (w *row) watchDeaths(ctx context.Context) {
+	sctx, cancel := context.WithCancelCause(ctx)
+	w.sctx = sctx
+	w.later(func() { cancel(nil) })
+	var pxDied <-chan string // nil without a proxy: never ready
+	if w.px != nil {
+		pxDied = w.px.Died(sctx)
+	}
+	upDied := w.up.Died(sctx)
+	go func() {
+		select {
+		case why := <-pxDied:
+			cancel(errDied{w.proxy.Name, why})
+		case why := <-upDied:
+			cancel(errDied{"upstream", why})
+		case <-sctx.Done():
+		}
+	}()
+}
+
+// watchProbes has the probes count the proxy's processes only (nginx: its
+// master and workers): accepts from the load generator and connects to the
+// upstream.
+func (w *row) watchProbes() error {
+	p := w.r.probes
+	if p == nil || w.px == nil {
+		return nil
+	}
+	for _, pid := range w.px.Pids() {
+		if err := p.Watch(uint32(pid)); err != nil {
+			return blamed(fmt.Errorf("watch %s with the probes: %w", w.proxy.Name, err), w.px)
+		}
+		w.later(func() { p.Unwatch(uint32(pid)) })
+	}
+	return nil
+}
+
+// cut turns the end of a measuring phase into the row's error: a cancelled
+// phase is explained by why it was cancelled (a container died, or the run
+// was interrupted), any other failure by what failed.
+func (w *row) cut(err error, what string) error {
+	if w.sctx.Err() != nil {
+		return blamed(context.Cause(w.sctx), w.blame)
+	}
+	if err != nil {
+		return blamed(fmt.Errorf("%s: %w", what, err), w.blame)
+	}
+	return nil
+}
+
+// warmup runs load that is not measured at the first rate of the scenario.
+func (w *row) warmup() error {
+	d := w.r.sc.Warmup.D()
+	if d <= 0 {
+		return nil
+	}
+	rate := 0
+	if s := w.r.sc.Load.Search; s != nil {
+		rate = s.Start
+	} else {
+		rate = w.r.sc.Load.Steps[0].Rate
+	}
+	w.event(Event{Kind: EventStepStart, Step: 0, Rate: rate, Duration: d})
+	return w.cut(w.gen.Warmup(w.sctx, loadgen.Step{Rate: rate, Duration: d}), "warm-up")
+}
+
+// steps measures the scenario's steps in order.
+func (w *row) steps() error {
+	for i, s := range w.r.sc.Load.Steps {
+		_, err := w.measure(s.Rate, s.Duration.D())
+		if err := w.cut(err, fmt.Sprintf("step %d", i+1)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// search looks for the highest rate meeting the scenario's objective; every
+// probe is kept as a step, and what the search found as the run's Search,
+// also when it was cut short.
+func (w *row) search(s *scenarios.Search) error {
+	res, err := searchRate(*s, func(rate int) (probeOutcome, error) { return w.probe(rate, s) })
+	w.run.Search = res
+	if err := w.cut(err, fmt.Sprintf("search probe %d", len(w.run.Steps))); err != nil {
+		return err
+	}
+	w.event(Event{Kind: EventInfo, Message: fmt.Sprintf("%s: %d/s (stopped by %s: %s)", w.proxy.Name, res.Rate, res.StoppedBy, res.Reason)})
+	return nil
+}
+
+// probe measures one rate of a search and judges it.
+func (w *row) probe(rate int, s *scenarios.Search) (probeOutcome, error) {
+	st, err := w.measure(rate, s.StepDuration.D())
+	if err != nil {
+		return probeOutcome{}, err
+	}
+	o := judge(st, s)
+	verdict := "fails"
+	if o.passed {
+		verdict = "passes"
+	}
+	w.event(Event{Kind: EventInfo, Message: fmt.Sprintf("%s %d/s %s: %s", w.proxy.Name, rate, verdict, o.reason)})
+	return o, nil
+}
+
+// measure runs one constant-rate step and keeps what it measured, also when
+// it was cut short.
+func (w *row) measure(rate int, d time.Duration) (*Step, error) {
+	i := len(w.run.Steps) + 1
+	w.event(Event{Kind: EventStepStart, Step: i, Rate: rate, Duration: d})
+	ls := loadgen.Step{Rate: rate, Duration: d}
+	raw, err := w.r.rawFile(w.proxy.Name, w.rep, i)
+	if err != nil {
+		return nil, err
+	}
+	if raw != nil {
+		ls.Raw = raw // only when set: a nil *os.File would be a non-nil writer
+	}
+	before := w.read()
+	res, err := w.gen.Attack(w.sctx, ls, func(p loadgen.Progress) {
+		w.event(Event{Kind: EventProgress, Step: i, Rate: rate, Duration: d, Progress: p})
+	})
+	if raw != nil {
+		if cerr := raw.Close(); cerr != nil && err == nil {
+			err = fmt.Errorf("raw results: %w", cerr)
+		}
+	}
+	if res == nil {
+		return nil, err
+	}
+	st := &Step{StepResult: *res}
+	st.Resources, st.Probes = w.since(before)
+	w.run.Steps = append(w.run.Steps, st)
+	w.event(Event{Kind: EventStepDone, Step: i, Rate: rate, Duration: d, Result: st})
+	return st, err
+}
+
+// reading is what a step's resources and probe counts are differences of.
+type reading struct {
+	proxy    Usage
+	proxyOK  bool // the row has a proxy and its usage could be read
+	probes   bpf.Counts
+	probesOK bool
+	self     float64 // this process's CPU seconds: the load generator's
+}
+
+func (w *row) read() reading {
+	var b reading
+	if w.px != nil {
+		u, err := w.px.Usage()
+		b.proxy, b.proxyOK = u, err == nil
+	}
+	c, err := w.r.snapshot()
+	b.probes, b.probesOK = c, err == nil
+	b.self = selfCPUSeconds()
+	return b
+}
+
+// since is what the step used: the load generator's CPU time, and the
+// proxy's CPU time, peak memory and probe counts when the row has a proxy
+// whose figures could be read.
+func (w *row) since(b reading) (*Resources, *bpf.Counts) {
+	// Rounded to the 10 ms tick /proc counts in, so no false digits.
+	round := func(s float64) float64 { return math.Round(s*clockTicks) / clockTicks }
+	res := &Resources{NoProxy: true, LoadgenCPUSeconds: round(selfCPUSeconds() - b.self)}
+	if b.proxyOK {
+		if after, err := w.px.Usage(); err == nil {
+			res.NoProxy = false
+			res.ProxyCPUSeconds = round(after.CPUSeconds - b.proxy.CPUSeconds)
+			res.ProxyPeakRSSBytes = after.PeakRSSBytes
+		}
+	}
+	if !b.probesOK || w.r.probes == nil || w.px == nil {
+		return res, nil
+	}
+	after, err := w.r.snapshot()
+	if err != nil {
+		return res, nil
+	}
+	d := after.Sub(b.probes)
+	return res, &d
+}

@@ -53,10 +53,15 @@ type NginxSettings struct {
 	Connections int // the scenario's load.connections
 }
 
-// nginxConfig renders the configuration: a reverse proxy doing the work the
+// nginxConfig is the configuration of the baseline container, on the lab's
+// fixed addresses.
+func nginxConfig(s NginxSettings) string { return NginxConfig(s, Nginx.Addr(), Upstream.Addr()) }
+
+// NginxConfig renders the configuration: a reverse proxy doing the work the
 // proxy contract asks of the lab's proxies (DESIGN.md), with the limits and
 // timeouts of the contract's defaults, so the row compares like with like.
-func nginxConfig(s NginxSettings) string {
+// It listens on listen and forwards to upstream (both IP:port).
+func NginxConfig(s NginxSettings, listen, upstream string) string {
 	// Every client connection may pair with one upstream connection, plus
 	// slack for readiness checks; nginx allocates and touches memory for
 	// every slot of every worker up front, so a large fixed number would
@@ -123,7 +128,7 @@ http {
         }
     }
 }
-`, s.Workers, slots, Upstream.Addr(), s.Connections, Nginx.Addr())
+`, s.Workers, slots, upstream, s.Connections, listen)
 }
 
 // nginxDockerfile runs nginx as every lab image runs its proxy: as uid

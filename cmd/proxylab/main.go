@@ -86,7 +86,7 @@ traffic only to 127.0.0.1.`,
 		SilenceErrors: true,
 	}
 	root.PersistentFlags().StringVar(&g.root, "root", "", "proxylab checkout to build from (default: found from the current folder)")
-	root.AddCommand(newCompare(g), newValidate(), newVerify(g), newBuild(g), newProbes(), newCleanup(), newReport(), newAttack())
+	root.AddCommand(newCompare(g), newValidate(), newVerify(g), newBuild(g), newProbes(), newCleanup(), newReport(), newAttack(), newNginxConfig())
 	return root
 }
 

@@ -213,37 +213,54 @@ func newValidate() *cobra.Command {
 }
 
 func newBuild(g *globals) *cobra.Command {
-	return &cobra.Command{
-		Use:   "build",
+	var noImages bool
+	cmd := &cobra.Command{
+		Use:   "build [proxy...]",
 		Short: "Build the upstream and every proxy in this checkout into scratch images",
+		Long: `build compiles the upstream and the named proxies (default: every proxy in
+this checkout) into static binaries in bin/ and packs each into a scratch
+image. --no-images stops at the binaries, for running them as host
+processes; it needs no Docker engine.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			root, err := g.repoRoot()
 			if err != nil {
 				return err
 			}
 			ctx := cmd.Context()
-			e, err := connect(ctx)
+			proxies, err := lab.ResolveProxies(root, args)
 			if err != nil {
-				return err
+				return exitError{code: 2, err: err}
 			}
-			defer e.Close()
-			proxies, err := lab.ResolveProxies(root, nil)
-			if err != nil {
-				return err
+			b := &lab.Builder{Root: root, Version: toolVersion(root), Log: func(s string) { fmt.Fprintln(cmd.ErrOrStderr(), s) }}
+			// A Builder without an engine builds the binaries only.
+			if !noImages {
+				if b.Engine, err = connect(ctx); err != nil {
+					return err
+				}
+				defer b.Engine.Close()
 			}
-			b := &lab.Builder{Root: root, Engine: e, Version: toolVersion(root), Log: func(s string) { fmt.Fprintln(cmd.ErrOrStderr(), s) }}
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 0, 2, ' ', 0)
-			fmt.Fprintln(tw, "component\tbinary bytes\timage bytes\timage")
+			if noImages {
+				fmt.Fprintln(tw, "component\tbinary bytes\tbinary")
+			} else {
+				fmt.Fprintln(tw, "component\tbinary bytes\timage bytes\timage")
+			}
 			for _, c := range append([]lab.Component{lab.Upstream}, proxies...) {
 				a, err := b.Build(ctx, c)
 				if err != nil {
 					return err
 				}
-				fmt.Fprintf(tw, "%s\t%d\t%d\t%s\n", a.Name, a.BinaryBytes, a.ImageBytes, a.ImageTag)
+				if noImages {
+					fmt.Fprintf(tw, "%s\t%d\t%s\n", a.Name, a.BinaryBytes, a.BinaryPath)
+				} else {
+					fmt.Fprintf(tw, "%s\t%d\t%d\t%s\n", a.Name, a.BinaryBytes, a.ImageBytes, a.ImageTag)
+				}
 			}
 			return tw.Flush()
 		},
 	}
+	cmd.Flags().BoolVar(&noImages, "no-images", false, "build the binaries into bin/ only, without a Docker engine")
+	return cmd
 }
 
 func newCleanup() *cobra.Command {

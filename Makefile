@@ -9,7 +9,7 @@ LDFLAGS := -X main.version=$(VERSION)
 PROXYLAB := bin/proxylab
 SCENARIO ?= scenarios/default.yaml
 
-.PHONY: all setup setup-test proxylab compare report smoke build conformance test vet fmt-check rust-check zig-check bpf bench bench-loadgen cleanup clean
+.PHONY: all setup setup-test proxylab compare report smoke build conformance test vet fmt-check rust-check zig-check bpf bench bench-loadgen bench-proxies cleanup clean
 
 all: proxylab
 
@@ -90,6 +90,14 @@ bench:
 bench-loadgen:
 	@scripts/setup.sh --wrk
 	@scripts/bench-loadgen.sh
+
+## bench-proxies: the proxies themselves (go, rust, zig, nginx) as host processes pinned as on a
+## 2-core host: throughput, CPU per request, a connection per request, 400 connections, in
+## rotated rounds; about 10 minutes (ROUNDS, DURATION, RATE, CLOSE_RATE, PROXIES, ...: see
+## scripts/bench-proxies.sh)
+bench-proxies:
+	@scripts/setup.sh --wrk
+	@scripts/bench-proxies.sh
 
 ## cleanup: remove containers a crashed run left behind and images of earlier builds
 cleanup: proxylab

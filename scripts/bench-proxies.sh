@@ -53,6 +53,11 @@
 #   WIDE_CONNECTIONS [400] connections of (d)
 #   RESPONSE_BYTES [1024] the upstream's response body size
 #   PROXIES [go rust zig nginx]  which to measure, in this order
+#   VARIANTS []           more rows, each LABEL:BINARY[:NAME=VALUE...]: a proxy
+#                         binary that takes the contract's environment, run with
+#                         the extra variables, e.g. to measure a measurement-only
+#                         switch or an older build beside the current ones:
+#                         VARIANTS="rust-nogate:bin/rust-proxy:PROXYLAB_MEASURE_NO_GATE=1"
 #   PROXY_CPU [1]         the proxy's CPU
 #   UPSTREAM_CPU [0]      the upstream's CPU
 #   LOADGEN_CPU [0]       the load generators' CPU
@@ -98,13 +103,31 @@ case $NGINX_PORT in
 esac
 read -r -a proxies <<<"$PROXIES"
 [ "${#proxies[@]}" -gt 0 ] || die "PROXIES is empty: name some of go rust zig nginx"
-for i in "${!proxies[@]}"; do
-	case ${proxies[$i]} in
+for p in "${proxies[@]}"; do
+	case $p in
 	go | rust | zig | nginx) ;;
-	*) die "PROXIES: unknown proxy '${proxies[$i]}' (known: go rust zig nginx)" ;;
+	*) die "PROXIES: unknown proxy '$p' (known: go rust zig nginx; other binaries go in VARIANTS)" ;;
 	esac
+done
+# A variant is a row of its own: a binary and the variables it runs with.
+declare -A variant_bin=() variant_env=()
+read -r -a variants <<<"${VARIANTS:-}"
+for v in "${variants[@]}"; do
+	IFS=: read -r -a parts <<<"$v"
+	label=${parts[0]} bin=${parts[1]:-}
+	[[ $label =~ ^[a-z0-9][a-z0-9_-]*$ ]] || die "VARIANTS: '$v' must start with a label of a-z, 0-9, - and _, then :BINARY"
+	[ -n "$bin" ] || die "VARIANTS: '$v' names no binary (LABEL:BINARY[:NAME=VALUE...])"
+	[ -x "$bin" ] || die "VARIANTS: $label: $bin is not an executable file"
+	for e in "${parts[@]:2}"; do
+		[[ $e =~ ^[A-Z_][A-Z0-9_]*=.*$ ]] || die "VARIANTS: $label: '$e' is not NAME=VALUE"
+	done
+	variant_bin[$label]=$(realpath "$bin")
+	variant_env[$label]="${parts[*]:2}"
+	proxies+=("$label")
+done
+for i in "${!proxies[@]}"; do
 	for ((j = 0; j < i; j++)); do
-		[ "${proxies[$j]}" != "${proxies[$i]}" ] || die "PROXIES names ${proxies[$i]} twice"
+		[ "${proxies[$j]}" != "${proxies[$i]}" ] || die "PROXIES and VARIANTS name ${proxies[$i]} twice"
 	done
 done
 
@@ -183,7 +206,9 @@ if [ -z "$ours" ]; then
 	ours=$tmp/proxylab
 fi
 lab_proxies=()
-for p in "${proxies[@]}"; do [ "$p" = nginx ] || lab_proxies+=("$p"); done
+for p in "${proxies[@]}"; do
+	case $p in go | rust | zig) lab_proxies+=("$p") ;; esac
+done
 upstream_bin=$root/bin/upstream
 if [ "${#lab_proxies[@]}" -gt 0 ]; then
 	say "building the upstream and ${lab_proxies[*]} into $root/bin"
@@ -254,8 +279,10 @@ start_proxy() {
 		proxy_pid=$!
 		addr=127.0.0.1:$NGINX_PORT
 	else
-		LISTEN_ADDR=127.0.0.1:0 UPSTREAM_ADDR=$upstream WORKERS=1 \
-			setsid taskset -c "$PROXY_CPU" "$root/bin/${binary[$1]}" 2>"$log" &
+		local bin=${variant_bin[$1]:-$root/bin/${binary[$1]:-}} extra
+		read -r -a extra <<<"${variant_env[$1]:-}"
+		env LISTEN_ADDR=127.0.0.1:0 UPSTREAM_ADDR="$upstream" WORKERS=1 "${extra[@]}" \
+			setsid taskset -c "$PROXY_CPU" "$bin" 2>"$log" &
 		proxy_pid=$!
 		addr=$(await_listen "$log" "$proxy_pid")
 	fi
@@ -438,7 +465,7 @@ table() {
 				if (!((r) in best) || v[ps[i], r] < best[r]) best[r] = v[ps[i], r]
 			rh = mode == "best" ? "/best" : "/nginx"
 			print title
-			printf "%-6s %10s %21s %8s %13s  %s\n", "proxy", "median", "range", rh, "range", "flags"
+			printf "%-12s %10s %21s %8s %13s  %s\n", "proxy", "median", "range", rh, "range", "flags"
 			for (i = 1; i <= np; i++) {
 				p = ps[i]; k = 0; m = 0
 				for (r = 1; r <= rounds; r++) if ((p, r) in v) {
@@ -457,7 +484,7 @@ table() {
 				nf = split(flags[p], fl, " "); fs = ""
 				delete cnt; for (j = 1; j <= nf; j++) cnt[fl[j]]++
 				for (f in cnt) fs = fs (fs == "" ? "" : ", ") f " x" cnt[f]
-				printf "%-6s %10s %21s %8s %13s  %s\n", p, sprintf(fmt, med), sprintf(fmt "-" fmt, lo, hi), rs, rr, fs
+				printf "%-12s %10s %21s %8s %13s  %s\n", p, sprintf(fmt, med), sprintf(fmt "-" fmt, lo, hi), rs, rr, fs
 			}
 			print ""
 		}' "$out_tsv"

@@ -107,10 +107,11 @@ func (p *chunkParser) sizeLine(b []byte) (int, []byte, error) {
 		if v < 0 {
 			break
 		}
-		size = size<<4 | int64(v)
-		if size > maxChunkSize {
+		// Checked before the shift, which could otherwise wrap around.
+		if size > maxChunkSize>>4 {
 			return 0, nil, errChunkFraming
 		}
+		size = size<<4 | int64(v)
 	}
 	ext := line[digits:]
 	if digits == 0 || (len(ext) > 0 && ext[0] != ';' && ext[0] != ' ' && ext[0] != '\t') {

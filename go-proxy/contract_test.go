@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -104,6 +105,8 @@ func TestUpstreamFraming(t *testing.T) {
 		{"equal CLs", "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\nok", 200, "ok"},
 		{"bare LF after chunk size", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\nok\r\n0\r\n\r\n", 502, ""},
 		{"bare LF after chunk data", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\n0\r\n\r\n", 502, ""},
+		{"chunk size past any integer type", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" +
+			strings.Repeat("f", 21) + "\r\nok\r\n0\r\n\r\n", 502, ""},
 		{"bare LF in trailer", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\nX-T: 1\n\r\n", 502, ""},
 		{"extensions and trailers dropped", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2;a=b\r\nok\r\n0\r\nX-T: 1\r\n\r\n", 200, "ok"},
 		{"extension over the head limit", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2;" +
@@ -320,16 +323,30 @@ func TestBackpressure(t *testing.T) {
 // long it takes; the head timeout does not cover the body.
 func TestBodyProgress(t *testing.T) {
 	upstream := startUpstream(t)
-	c := dial(t, startProxy(t, upstream, nil))
+	proxy := startProxy(t, upstream, nil)
 	const pieces = 7
-	c.send(fmt.Sprintf("POST /echo HTTP/1.1\r\nHost: h\r\nContent-Length: %d\r\n\r\n", pieces))
-	for range pieces {
-		time.Sleep(time.Second)
-		c.send("x")
+	cases := []struct {
+		name, head string
+		piece      string // sent once a second
+		end        string
+	}{
+		{"content-length", fmt.Sprintf("POST /echo HTTP/1.1\r\nHost: h\r\nContent-Length: %d\r\n\r\n", pieces), "x", ""},
+		{"chunked", "POST /echo HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n", "1\r\nx\r\n", "0\r\n\r\n"},
 	}
-	got := c.echo("", "POST")
-	if got.BodyBytes != pieces {
-		t.Fatalf("upstream received %d bytes, want %d", got.BodyBytes, pieces)
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			c := dial(t, proxy)
+			c.send(tc.head)
+			for range pieces {
+				time.Sleep(time.Second)
+				c.send(tc.piece)
+			}
+			got := c.echo(tc.end, "POST")
+			if got.BodyBytes != pieces {
+				t.Fatalf("upstream received %d bytes, want %d", got.BodyBytes, pieces)
+			}
+		})
 	}
 }
 
@@ -350,5 +367,202 @@ func TestManySmallRequestFields(t *testing.T) {
 		if f := got.Headers[i+1]; f[0] != fmt.Sprintf("X-%03d", i) {
 			t.Fatalf("field %d is %q", i+1, f)
 		}
+	}
+}
+
+// chunkedHead is a chunked POST head of exactly n bytes.
+func chunkedHead(n int) string {
+	const start, end = "POST /c HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nX-Pad: ", "\r\n\r\n"
+	return start + strings.Repeat("p", n-len(start)-len(end)) + end
+}
+
+// dechunk decodes a body as readReframed recorded it.
+func dechunk(raw string) string {
+	var b strings.Builder
+	for {
+		line, rest, _ := strings.Cut(raw, "\r\n")
+		n, _ := strconv.ParseInt(line, 16, 64)
+		if n == 0 {
+			return b.String()
+		}
+		b.WriteString(rest[:n])
+		raw = rest[n+2:]
+	}
+}
+
+func always(answer string) func(string) string {
+	return func(string) string { return answer }
+}
+
+// TestChunkedRequestBodies: the proxy decodes chunked request bodies
+// itself, CRLF only, counting extensions and trailer fields against what
+// the head left of MAX_HEADER_BYTES, and forwards the data re-framed.
+func TestChunkedRequestBodies(t *testing.T) {
+	up := scripted(t, answerReadingBodies(always(okAnswer)))
+	proxy := startProxy(t, up.addr, func(c *config) {
+		c.maxHeaderBytes = 4096
+		c.maxBodyBytes = 1000
+	})
+	head := chunkedHead(1000)
+	const left = 4096 - 1000                                            // what the head leaves for extensions and trailers
+	ext := func(n int) string { return ";" + strings.Repeat("e", n-1) } // n bytes
+	trailer := func(n int) string { return "X-T: " + strings.Repeat("t", n-7) + "\r\n" }
+	var many strings.Builder
+	for i := range 400 {
+		fmt.Fprintf(&many, "X-%03d: v\r\n", i) // 400 fields of 10 bytes
+	}
+	cases := []struct {
+		name, body string
+		status     int
+		data       string // what the upstream must get, for a 200
+	}{
+		{"extensions dropped", "5;a=1\r\nhello\r\n6;b;c=\"q\"\r\n world\r\n0;end\r\n\r\n", 200, "hello world"},
+		{"trailer fields dropped", "5\r\nhello\r\n0\r\nX-T: 1\r\nX-U: 2\r\n\r\n", 200, "hello"},
+		{"empty body", "0\r\n\r\n", 200, ""},
+		{"an extension filling the head limit", "5" + ext(left) + "\r\nhello\r\n0\r\n\r\n", 200, "hello"},
+		{"an extension one byte over it", "5" + ext(left+1) + "\r\nhello\r\n0\r\n\r\n", 431, ""},
+		{"extensions summed over it", "1" + ext(left/2) + "\r\na\r\n1" + ext(left/2+1) + "\r\nb\r\n0\r\n\r\n", 431, ""},
+		{"an extension on the last chunk over it", "5\r\nhello\r\n0" + ext(left+1) + "\r\n\r\n", 431, ""},
+		{"a trailer filling the head limit", "5\r\nhello\r\n0\r\n" + trailer(left) + "\r\n", 200, "hello"},
+		{"a trailer one byte over it", "5\r\nhello\r\n0\r\n" + trailer(left+1) + "\r\n", 431, ""},
+		{"many small trailer fields under it", "5\r\nhello\r\n0\r\n" + many.String()[:2000] + "\r\n", 200, "hello"},
+		{"many small trailer fields over it", "5\r\nhello\r\n0\r\n" + many.String() + "\r\n", 431, ""},
+		{"extension and trailer filling it together", "5" + ext(1000) + "\r\nhello\r\n0\r\n" + trailer(left-1000) + "\r\n", 200, "hello"},
+		{"extension and trailer over it together", "5" + ext(1000) + "\r\nhello\r\n0\r\n" + trailer(left-999) + "\r\n", 431, ""},
+		{"bare LF after a chunk size", "5\nhello\r\n0\r\n\r\n", 400, ""},
+		{"bare LF after an extension", "5;a=1\nhello\r\n0\r\n\r\n", 400, ""},
+		{"bare CR in a chunk-size line", "5\rhello\r\n0\r\n\r\n", 400, ""},
+		{"bare LF after chunk data", "5\r\nhello\n0\r\n\r\n", 400, ""},
+		{"bare LF after the last chunk", "5\r\nhello\r\n0\n\r\n", 400, ""},
+		{"bare LF ending a trailer field", "5\r\nhello\r\n0\r\nX-T: 1\n\r\n", 400, ""},
+		{"bare LF ending the trailer section", "5\r\nhello\r\n0\r\n\n", 400, ""},
+		{"chunk size not hex", "zz\r\nhello\r\n0\r\n\r\n", 400, ""},
+		{"chunk size past any integer type", strings.Repeat("f", 21) + "\r\nhello\r\n0\r\n\r\n", 400, ""},
+		{"chunk size of sixteen digits", strings.Repeat("f", 16) + "\r\nhello\r\n0\r\n\r\n", 400, ""},
+		{"data longer than its size", "3\r\nhello\r\n0\r\n\r\n", 400, ""},
+		{"decoded body over the limit", "3e8\r\n" + strings.Repeat("b", 1000) + "\r\n1\r\nb\r\n0\r\n\r\n", 413, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			before := len(up.bodies())
+			c := dial(t, proxy)
+			start := time.Now()
+			resp, body := c.do(head+tc.body, "POST")
+			if resp.StatusCode != tc.status {
+				t.Fatalf("status %d (%q) after %v, want %d", resp.StatusCode, body, time.Since(start), tc.status)
+			}
+			got := up.bodies()[before:]
+			if tc.status != 200 {
+				if !resp.Close || !c.closed() {
+					t.Error("refusal left the connection open")
+				}
+				if len(got) != 0 {
+					t.Errorf("refused body reached the upstream whole: %q", got[0])
+				}
+				return
+			}
+			if len(got) != 1 || dechunk(got[0]) != tc.data {
+				t.Fatalf("upstream got bodies %q, want one with the data %q", got, tc.data)
+			}
+		})
+	}
+}
+
+// TestChunkedKeepAlive: a connection goes on serving requests after a
+// chunked one, pipelined or not, and stays a keep-alive connection (idle
+// timeout, not head timeout) while it waits for the next.
+func TestChunkedKeepAlive(t *testing.T) {
+	up := scripted(t, answerReadingBodies(always(okAnswer)))
+	proxy := startProxy(t, up.addr, nil)
+	chunked := "POST /c HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n5;x\r\nhello\r\n0\r\nX-T: 1\r\n\r\n"
+	plain := "GET / HTTP/1.1\r\nHost: h\r\n\r\n"
+	withLength := "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nabc"
+	cases := []struct {
+		name      string
+		requests  []string
+		pipelined bool
+		pause     time.Duration // before the last request
+	}{
+		{"chunked, then plain", []string{chunked, plain}, false, 0},
+		{"chunked three times, then a length", []string{chunked, chunked, chunked, withLength, plain}, false, 0},
+		{"pipelined chunked and plain", []string{chunked, plain, chunked, withLength, chunked}, true, 0},
+		{"idle past the head timeout", []string{chunked, plain}, false, headTimeout + time.Second},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c := dial(t, proxy)
+			if tc.pipelined {
+				c.send(strings.Join(tc.requests, ""))
+			}
+			for i, raw := range tc.requests {
+				if i == len(tc.requests)-1 {
+					time.Sleep(tc.pause)
+				}
+				if !tc.pipelined {
+					c.send(raw)
+				}
+				resp, body := c.read("POST")
+				if resp.StatusCode != 200 || string(body) != "ok" || resp.Close {
+					t.Fatalf("request %d: status %d %q (close %v), want 200 ok", i, resp.StatusCode, body, resp.Close)
+				}
+			}
+		})
+	}
+}
+
+// TestInterimOrder: an interim response goes out after every earlier
+// response on its connection, even when fasthttp still held those back
+// for pipelining, and before the final response of its own request.
+func TestInterimOrder(t *testing.T) {
+	hints := "HTTP/1.1 103 Early Hints\r\nLink: </a>; rel=preload\r\n\r\n"
+	up := scripted(t, answerReadingBodies(func(head string) string {
+		if strings.Contains(head, " /hints") {
+			return hints + okAnswer
+		}
+		return okAnswer
+	}))
+	proxy := startProxy(t, up.addr, nil)
+	get := func(path string) string { return "GET " + path + " HTTP/1.1\r\nHost: h\r\n\r\n" }
+	chunked := "POST /hints HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n"
+	cases := []struct {
+		name      string
+		requests  []string
+		pipelined bool
+		want      string // status codes the client sees, in order
+	}{
+		{"behind a pipelined response", []string{get("/a"), get("/hints")}, true, "200 103 200"},
+		{"between pipelined responses", []string{get("/a"), get("/b"), get("/hints"), get("/c"), get("/hints")}, true,
+			"200 200 103 200 200 103 200"},
+		{"then more requests", []string{get("/hints"), get("/a"), get("/hints"), get("/b")}, false, "103 200 200 103 200 200"},
+		{"answering a chunked request", []string{chunked, get("/a")}, true, "103 200 200"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c := dial(t, proxy)
+			if tc.pipelined {
+				c.send(strings.Join(tc.requests, ""))
+			}
+			var got []string
+			for _, raw := range tc.requests {
+				if !tc.pipelined {
+					c.send(raw)
+				}
+				for {
+					status, _ := c.readHead()
+					code := strings.Fields(status)[1]
+					got = append(got, code)
+					if code != "103" {
+						body := make([]byte, 2)
+						if _, err := io.ReadFull(c.br, body); err != nil || string(body) != "ok" {
+							t.Fatalf("body %q, %v", body, err)
+						}
+						break
+					}
+				}
+			}
+			if strings.Join(got, " ") != tc.want {
+				t.Fatalf("status codes %q, want %q", strings.Join(got, " "), tc.want)
+			}
+		})
 	}
 }

@@ -133,6 +133,41 @@ func TestUpstreamFailures(t *testing.T) {
 	}
 }
 
+// TestChunkedUpstreamFailures: a failing upstream answered to a chunked
+// request closes the client connection when the body was not read to its
+// end (it would be read as the next request), and only then.
+func TestChunkedUpstreamFailures(t *testing.T) {
+	cases := []struct {
+		name     string
+		upstream string
+		close    bool
+	}{
+		{"refused: body unread", closedPort(t), true},
+		{"reset after the request: body read", misbehaving(t, func(c net.Conn) {
+			time.Sleep(50 * time.Millisecond) // lets the whole request arrive
+			c.(*net.TCPConn).SetLinger(0)
+		}), false},
+	}
+	const request = "POST / HTTP/1.1\r\nHost: origin\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c := dial(t, startProxy(t, tc.upstream, nil))
+			for i := range 2 {
+				resp, body := c.do(request, "POST")
+				if resp.StatusCode != 502 || resp.Close != tc.close {
+					t.Fatalf("request %d: status %d (%q), close %v; want 502, close %v", i, resp.StatusCode, body, resp.Close, tc.close)
+				}
+				if tc.close {
+					if !c.closed() {
+						t.Error("connection left open")
+					}
+					return
+				}
+			}
+		})
+	}
+}
+
 // closedPort returns a loopback address nothing listens on.
 func closedPort(t *testing.T) string {
 	t.Helper()

@@ -1,11 +1,13 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -23,8 +25,20 @@ type proxy struct {
 	timeout      time.Duration
 	upstreamHost string
 	maxBody      int64
+	maxHead      int
 	// skipResplit is the measurement-only switch: see config.
 	skipResplit bool
+
+	// srv is the server taken connections are handed back to.
+	srv *fasthttp.Server
+	// stopping is set once shutdown has begun: a taken connection is then
+	// closed after its response instead of being handed back.
+	stopping atomic.Bool
+	// takenCount counts exchanges running on taken connections.
+	takenCount atomic.Int32
+	// clientReaders hold the raw chunked request bodies of taken
+	// connections; see newProxy for their size.
+	clientReaders sync.Pool
 }
 
 const (
@@ -62,15 +76,26 @@ func newProxy(cfg config) *proxy {
 		DialDualStack:      ap.Addr().Is6(),
 		DialTimeout:        dialUpstream,
 	}
-	return &proxy{
+	p := &proxy{
 		upstream:     hc,
 		pool:         newConnPool(hc.AcquireConn, hc.ReleaseConn, hc.CloseConn, cfg.upstreamTimeout),
 		timeout:      cfg.upstreamTimeout,
 		upstreamHost: cfg.upstreamAddr,
 		maxBody:      int64(cfg.maxBodyBytes),
+		maxHead:      cfg.maxHeaderBytes,
 		skipResplit:  cfg.measureSkipResplit,
 	}
+	// A chunk-size line or trailer line must fit whole: its extensions or
+	// fields are at most what the head left of MAX_HEADER_BYTES, plus the
+	// size digits and the CRLF.
+	size := cfg.maxHeaderBytes + chunkLineSlack
+	p.clientReaders.New = func() any { return bufio.NewReaderSize(nil, size) }
+	return p
 }
+
+// chunkLineSlack is what a chunk-size line holds besides its extensions:
+// sixteen hex digits and the CRLF, rounded up.
+const chunkLineSlack = 32
 
 func (p *proxy) handle(ctx *fasthttp.RequestCtx) {
 	// fasthttp takes any HTTP/x.y; only HTTP/1 can be read as HTTP/1.
@@ -84,7 +109,14 @@ func (p *proxy) handle(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	head := headPool.Get().(*requestHead)
-	defer releaseHead(head)
+	if !p.forward(ctx, head) {
+		releaseHead(head)
+	}
+}
+
+// forward checks the request and runs the exchange; taken reports that
+// the rest of it runs on a taken connection, which then owns head.
+func (p *proxy) forward(ctx *fasthttp.RequestCtx, head *requestHead) (taken bool) {
 	var err error
 	if p.skipResplit {
 		head.target = target{uri: ctx.Request.Header.RequestURI()}
@@ -93,7 +125,7 @@ func (p *proxy) handle(ctx *fasthttp.RequestCtx) {
 	}
 	if err != nil {
 		refuse(ctx, "bad request: "+err.Error()+"\n", fasthttp.StatusBadRequest)
-		return
+		return false
 	}
 	if p.skipResplit {
 		head.bodyLength = int64(ctx.Request.Header.ContentLength())
@@ -101,9 +133,15 @@ func (p *proxy) handle(ctx *fasthttp.RequestCtx) {
 	head.method = ctx.Method()
 	if head.bodyLength > p.maxBody {
 		refuse(ctx, "request body too large\n", fasthttp.StatusRequestEntityTooLarge)
-		return
+		return false
 	}
-	p.exchange(ctx, head)
+	if head.bodyLength == lengthChunked {
+		// fasthttp has read no byte of a chunked body: it is all still in
+		// its reader, for the proxy's own decoder on the taken connection.
+		p.takeOver(ctx, head, true, func() { p.exchange(ctx, head) })
+		return true
+	}
+	return p.exchange(ctx, head)
 }
 
 // refuse answers the client itself and closes: whatever follows on the
@@ -117,18 +155,19 @@ func releaseHead(h *requestHead) {
 	if cap(h.fields) > maxPooledFields {
 		h.fields = make([]field, 0, headFields)
 	}
-	h.target, h.method = target{}, nil
+	h.target, h.method, h.client = target{}, nil, nil
 	headPool.Put(h)
 }
 
 // exchange sends the request upstream and sets ctx.Response to relay the
 // answer; the response body streams from the upstream connection while
-// fasthttp writes it to the client.
-func (p *proxy) exchange(ctx *fasthttp.RequestCtx, head *requestHead) {
+// fasthttp writes it to the client. taken reports that an interim response
+// made it take the client connection over for the rest (see takenConn).
+func (p *proxy) exchange(ctx *fasthttp.RequestCtx, head *requestHead) (taken bool) {
 	pc, err := p.pool.take()
 	if err != nil {
 		upstreamFailed(ctx, err, false)
-		return
+		return false
 	}
 	l := p.newLeg(pc)
 	interim, err := l.roundTrip(ctx, head)
@@ -139,11 +178,25 @@ func (p *proxy) exchange(ctx *fasthttp.RequestCtx, head *requestHead) {
 		l.finish()
 		if pc, err = p.dialFresh(); err != nil {
 			upstreamFailed(ctx, err, false)
-			return
+			return false
 		}
 		l = p.newLeg(pc)
 		interim, err = l.roundTrip(ctx, head)
 	}
+	if err == errTakeOver {
+		p.takeOver(ctx, head, false, func() {
+			interim, err := l.readHead(ctx, head)
+			conclude(ctx, head, l, interim, err)
+		})
+		return true
+	}
+	conclude(ctx, head, l, interim, err)
+	return false
+}
+
+// conclude relays the final response once its head is read, or answers the
+// failure; interim reports that an interim response went to the client.
+func conclude(ctx *fasthttp.RequestCtx, head *requestHead, l *leg, interim bool, err error) {
 	if err != nil {
 		l.finish()
 		var ce *clientError
@@ -151,12 +204,13 @@ func (p *proxy) exchange(ctx *fasthttp.RequestCtx, head *requestHead) {
 		case errors.As(err, &ce):
 			refuse(ctx, ce.msg, ce.status)
 		case interim:
-			closeNow(ctx)
+			closeNow(ctx, head.client)
 		default:
 			upstreamFailed(ctx, err, l.bodyUnread)
 		}
 		return
 	}
+	l.client = head.client
 	if err := l.relay(ctx); err != nil {
 		l.finish()
 		upstreamFailed(ctx, err, false)
@@ -186,9 +240,8 @@ func upstreamFailed(ctx *fasthttp.RequestCtx, err error, bodyUnread bool) {
 
 // closeNow ends the client connection without a response: part of one has
 // already gone out, so any answer would be read as its continuation.
-func closeNow(ctx *fasthttp.RequestCtx) {
-	ctx.HijackSetNoResponse(true)
-	ctx.Hijack(func(net.Conn) {})
+func closeNow(ctx *fasthttp.RequestCtx, t *takenConn) {
+	takeAfter(ctx, t, func(net.Conn) {})
 }
 
 func isTimeout(err error) bool {

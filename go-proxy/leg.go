@@ -25,6 +25,7 @@ type leg struct {
 	head   responseHead
 	length int64 // body bytes left, or lengthChunked / lengthUntilClose
 	chunks chunkParser
+	client *takenConn // the taken client connection, for relay; nil if not taken
 
 	sent       bool // a byte of the request reached the upstream
 	arrived    bool // a byte of the response came back
@@ -47,7 +48,7 @@ func (l *leg) roundTrip(ctx *fasthttp.RequestCtx, head *requestHead) (interim bo
 	if err := l.send(ctx, head); err != nil {
 		return false, err
 	}
-	return l.readHead(ctx)
+	return l.readHead(ctx, head)
 }
 
 // retryable: the request failed on a reused connection before any byte of
@@ -87,8 +88,10 @@ func (l *leg) send(ctx *fasthttp.RequestCtx, head *requestHead) error {
 
 // readHead reads response heads until the final one, which stays in br
 // for relay. Interim heads go to an HTTP/1.1 client as they come, except
-// 100, which the proxy has answered itself if at all.
-func (l *leg) readHead(ctx *fasthttp.RequestCtx) (interim bool, err error) {
+// 100, which the proxy has answered itself if at all. They are written on
+// a taken connection only: the first one to relay stops with errTakeOver,
+// the head left in br for readHead to read again once it is taken.
+func (l *leg) readHead(ctx *fasthttp.RequestCtx, req *requestHead) (interim bool, err error) {
 	for {
 		raw, arrived, err := peekHead(l.br)
 		l.arrived = l.arrived || arrived
@@ -112,7 +115,10 @@ func (l *leg) readHead(ctx *fasthttp.RequestCtx) (interim bool, err error) {
 			// upstream, and the connection no longer speaks HTTP.
 			return interim, errSwitchedProtocols
 		case s != fasthttp.StatusContinue && ctx.Request.Header.IsHTTP11():
-			if err := relayInterim(ctx.Conn(), &l.head); err != nil {
+			if req.client == nil {
+				return interim, errTakeOver
+			}
+			if err := relayInterim(req.client.conn, &l.head); err != nil {
 				return interim, err
 			}
 			interim = true
@@ -121,9 +127,8 @@ func (l *leg) readHead(ctx *fasthttp.RequestCtx) (interim bool, err error) {
 	}
 }
 
-// relayInterim writes a 1xx head straight to the client connection: it
-// has to go out before the final response, which fasthttp writes only
-// once the handler has returned.
+// relayInterim writes a 1xx head straight to the taken client connection,
+// on which nothing of an earlier response is left unsent.
 func relayInterim(c net.Conn, h *responseHead) error {
 	s := headScratchPool.Get().(*headScratch)
 	defer headScratchPool.Put(s)
@@ -226,16 +231,15 @@ func (l *leg) bufferedChunkedLength(untilWhole bool) (int64, bool, error) {
 	}
 }
 
-// relayUntilClose writes the response itself on the connection fasthttp
-// hands over, then closes it.
+// relayUntilClose writes the response itself on the client connection
+// once the handler is done, then closes it.
 func (l *leg) relayUntilClose(ctx *fasthttp.RequestCtx) {
 	rh := &ctx.Response.Header
 	rh.SetContentLength(-2)
 	rh.SetConnectionClose()
 	// A copy: fasthttp reuses the header's buffer once the handler is done.
 	head := append([]byte(nil), rh.Header()...)
-	ctx.HijackSetNoResponse(true)
-	ctx.Hijack(func(c net.Conn) {
+	takeAfter(ctx, l.client, func(c net.Conn) {
 		if _, err := c.Write(head); err == nil {
 			l.WriteTo(c)
 		}

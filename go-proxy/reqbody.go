@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"errors"
 	"io"
 	"strconv"
@@ -30,8 +31,8 @@ var (
 )
 
 const (
-	// chunkHeadRoom is kept free in front of data read into the upstream
-	// write buffer, for the chunk-size line written before it.
+	// chunkHeadRoom is what a chunk-size line written in front of a piece
+	// of data takes at most.
 	chunkHeadRoom = 18
 	// minBodyRead is the least room a body read gets; below it the buffer
 	// is flushed first, so reads are not shredded into tiny pieces.
@@ -39,39 +40,32 @@ const (
 )
 
 // sendBody streams the client's body to the upstream through the upstream
-// write buffer: each read lands in the buffer's free space, so the bytes
-// are copied once on their way (twice for a chunked body, whose data is
-// moved over the room left for its size line). A chunked body goes on
-// re-framed: fasthttp has decoded it, extensions and trailers are gone.
+// write buffer. A body with a Content-Length comes from fasthttp's body
+// stream, each read landing in the buffer's free space, so its bytes are
+// copied once on their way; a chunked one from the taken connection.
 func (l *leg) sendBody(ctx *fasthttp.RequestCtx, head *requestHead) error {
+	if head.bodyLength == lengthChunked {
+		return l.sendChunked(ctx, head.client)
+	}
 	r := ctx.RequestBodyStream()
 	if r == nil {
 		return errBodyMalformed
 	}
-	chunked := head.bodyLength < 0
 	client := ctx.Conn()
 	var total int64
 	for {
-		if l.bw.Available() < minBodyRead+chunkHeadRoom+2 {
+		if l.bw.Available() < minBodyRead {
 			if err := l.flush(); err != nil {
 				return err
 			}
 		}
 		room := l.bw.AvailableBuffer()[:l.bw.Available()]
-		if chunked {
-			room = room[chunkHeadRoom : len(room)-2]
-		}
 		if err := client.SetReadDeadline(time.Now().Add(bodyProgressTimeout)); err != nil {
 			return err
 		}
 		n, rerr := r.Read(room)
 		total += int64(n)
-		if chunked && total > l.p.maxBody {
-			return errBodyTooLarge
-		}
-		if n > 0 {
-			writeBodyPiece(l, room[:n], chunked)
-		}
+		l.bw.Write(room[:n])
 		if rerr == io.EOF {
 			break
 		}
@@ -79,27 +73,98 @@ func (l *leg) sendBody(ctx *fasthttp.RequestCtx, head *requestHead) error {
 			return bodyReadError(rerr)
 		}
 	}
-	if !chunked && total != head.bodyLength {
+	if total != head.bodyLength {
 		return errBodyMalformed
-	}
-	if chunked {
-		l.bw.WriteString("0\r\n\r\n")
 	}
 	return l.flush()
 }
 
-// writeBodyPiece commits data already lying in bw's free space. For a
-// chunk, the size line goes first and the data moves down over the unused
-// room (copy handles the overlap).
-func writeBodyPiece(l *leg, data []byte, chunked bool) {
-	if !chunked {
-		l.bw.Write(data)
-		return
+// sendChunked decodes the client's chunked body from the raw bytes of the
+// taken connection with the same strict decoder as upstream bodies (CRLF
+// only; extensions and trailer fields counted against what the request
+// head left of MAX_HEADER_BYTES) and sends its data on re-framed, one
+// chunk per piece read: extensions and trailers are not forwarded. Data
+// is copied once, from the client reader into the upstream write buffer.
+func (l *leg) sendChunked(ctx *fasthttp.RequestCtx, t *takenConn) error {
+	chunks := chunkParser{budget: l.p.maxHead - requestHeadLength(&ctx.Request.Header)}
+	var total int64
+	for chunks.state != chunkDone {
+		if l.bw.Available() < minBodyRead+chunkHeadRoom+2 {
+			if err := l.flush(); err != nil {
+				return err
+			}
+		}
+		b, _ := t.br.Peek(t.br.Buffered())
+		if room := l.bw.Available() - chunkHeadRoom - 2; chunks.state == chunkData && len(b) > room {
+			// Only as much data as the write buffer takes without a flush
+			// of its own, which would go out without a fresh deadline.
+			b = b[:room]
+		}
+		n, data, err := chunks.step(b)
+		switch {
+		case err == errNeedMore:
+			if err := t.fill(len(b) + 1); err != nil {
+				return err
+			}
+			continue
+		case err != nil:
+			return chunkRequestError(err)
+		}
+		if total += int64(len(data)); total > l.p.maxBody {
+			return errBodyTooLarge
+		}
+		if len(data) > 0 {
+			writeChunk(l.bw, data)
+		}
+		t.br.Discard(n)
 	}
+	t.bodyRead = true
+	l.bw.WriteString("0\r\n\r\n")
+	return l.flush()
+}
+
+// fill waits until br holds n bytes, each read under a fresh body
+// progress deadline.
+func (t *takenConn) fill(n int) error {
+	if n > t.br.Size() {
+		// Not reached: a framing element longer than the reader is over
+		// the head limit before it ends.
+		return errTrailerLarge
+	}
+	if err := t.conn.SetReadDeadline(time.Now().Add(bodyProgressTimeout)); err != nil {
+		return err
+	}
+	if _, err := t.br.Peek(n); err != nil {
+		return bodyReadError(err)
+	}
+	return nil
+}
+
+func chunkRequestError(err error) error {
+	if err == errChunkLimit {
+		return errTrailerLarge
+	}
+	return errBodyMalformed
+}
+
+// writeChunk writes one chunk: its size line, the data, its CRLF.
+func writeChunk(bw *bufio.Writer, data []byte) {
 	var line [chunkHeadRoom]byte
-	l.bw.Write(append(strconv.AppendInt(line[:0], int64(len(data)), 16), '\r', '\n'))
-	l.bw.Write(data)
-	l.bw.WriteString("\r\n")
+	bw.Write(append(strconv.AppendInt(line[:0], int64(len(data)), 16), '\r', '\n'))
+	bw.Write(data)
+	bw.WriteString("\r\n")
+}
+
+// requestHeadLength is the size of the request head as it arrived: request
+// line, fields and the empty line, all with their CRLFs. fasthttp keeps the
+// field block as it was, but not the request line, which is counted from
+// its parts and the single spaces between them (RFC 9112 3).
+func requestHeadLength(h *fasthttp.RequestHeader) int {
+	n := len(h.Method()) + 1 + len(h.RequestURI()) + 1 + len(h.Protocol()) + 2
+	if raw := h.RawHeaders(); len(raw) > 0 {
+		return n + len(raw)
+	}
+	return n + 2
 }
 
 // flush writes what bw holds; each write is a gap the upstream timeout

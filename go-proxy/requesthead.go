@@ -43,6 +43,9 @@ type requestHead struct {
 	// or are -1 when a new field has to be added.
 	lastXFF, lastVia int
 	hasHost          bool
+	// client is set once the proxy has taken the client connection over
+	// from fasthttp for the rest of the exchange (see takenConn).
+	client *takenConn
 }
 
 var (

@@ -2,7 +2,9 @@ package main
 
 import (
 	"bufio"
+	"io"
 	"net"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -16,6 +18,8 @@ type scriptedUpstream struct {
 	accepted atomic.Int32
 	mu       sync.Mutex
 	heads    []string
+	// rawBodies: see answerReadingBodies.
+	rawBodies []string
 }
 
 // upstreamConnScript serves one upstream connection; n counts connections
@@ -87,3 +91,63 @@ func answerEach(answer string) upstreamConnScript {
 }
 
 const okAnswer = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+
+// bodies returns the raw chunked request bodies answerReadingBodies has
+// read, in arrival order.
+func (s *scriptedUpstream) bodies() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.rawBodies...)
+}
+
+// answerReadingBodies answers every request with what answer says for its
+// head, reading a chunked body first and recording it raw. It reads only framing the proxy may
+// send (bare hex sizes, CRLF, no trailer fields) and stops at anything
+// else, so an extension or trailer that got through shows as a missing
+// answer and a body that is not recorded.
+func answerReadingBodies(answer func(head string) string) upstreamConnScript {
+	return func(s *scriptedUpstream, _ int, c net.Conn, br *bufio.Reader) {
+		for {
+			head, ok := s.readHead(br)
+			if !ok {
+				return
+			}
+			if strings.Contains(strings.ToLower(head), "\r\ntransfer-encoding: chunked\r\n") {
+				body, ok := readReframed(br)
+				if !ok {
+					return
+				}
+				s.mu.Lock()
+				s.rawBodies = append(s.rawBodies, body)
+				s.mu.Unlock()
+			}
+			if _, err := io.WriteString(c, answer(head)); err != nil {
+				return
+			}
+		}
+	}
+}
+
+// readReframed reads a chunked body as the proxy frames it.
+func readReframed(br *bufio.Reader) (string, bool) {
+	var b strings.Builder
+	for {
+		line, err := br.ReadString('\n')
+		if err != nil || !strings.HasSuffix(line, "\r\n") {
+			return "", false
+		}
+		size, err := strconv.ParseUint(strings.TrimSuffix(line, "\r\n"), 16, 32)
+		if err != nil {
+			return "", false
+		}
+		b.WriteString(line)
+		data := make([]byte, size+2)
+		if _, err := io.ReadFull(br, data); err != nil || string(data[size:]) != "\r\n" {
+			return "", false
+		}
+		b.Write(data)
+		if size == 0 {
+			return b.String(), true
+		}
+	}
+}

@@ -50,8 +50,12 @@ func newServer(cfg config, p *proxy) *fasthttp.Server {
 		NoDefaultDate:                 true,
 		NoDefaultContentType:          true,
 		CloseOnShutdown:               true,
-		ReadTimeout:                   headTimeout,
-		IdleTimeout:                   idleTimeout,
+		// The proxy hands connections it took over (takenConn) back to the
+		// server; fasthttp must not close them when it is done with them.
+		// Its other take-overs close theirs themselves.
+		KeepHijackedConns: true,
+		ReadTimeout:       headTimeout,
+		IdleTimeout:       idleTimeout,
 	}
 }
 
@@ -62,14 +66,16 @@ func newServer(cfg config, p *proxy) *fasthttp.Server {
 // body progress deadline. A length over the real limit is zeroed so that
 // fasthttp waits for none of it: the length read from the raw head still
 // tells the handler to answer 413. Bodyless requests, the usual ones, get
-// no deadline change.
+// no deadline change, and neither do chunked ones: fasthttp reads no byte of
+// a chunked body before the handler, which leaves it to the proxy's own
+// decoder (see takenConn).
 func limitBody(maxBody int) func(*fasthttp.RequestHeader) fasthttp.RequestConfig {
 	return func(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
 		n := h.ContentLength()
 		switch {
 		case n > maxBody:
 			h.SetContentLength(0)
-		case n > 0 || n == -1:
+		case n > 0:
 			return fasthttp.RequestConfig{MaxRequestBodySize: 1, ReadTimeout: bodyProgressTimeout}
 		}
 		return fasthttp.RequestConfig{}
@@ -97,6 +103,7 @@ func parseFailed(ctx *fasthttp.RequestCtx, err error) {
 func serve(ctx context.Context, ln net.Listener, cfg config) error {
 	p := newProxy(cfg)
 	srv := newServer(cfg, p)
+	p.srv = srv
 
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
@@ -108,9 +115,11 @@ func serve(ctx context.Context, ln net.Listener, cfg config) error {
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 	defer cancel()
+	p.stopping.Store(true)
 	// Past the grace period the remaining requests are abandoned; that is
 	// still a clean stop as far as the caller is concerned.
 	_ = srv.ShutdownWithContext(sctx)
+	p.waitTaken(sctx)
 	// Closing the listener as well covers a cancellation that came before
 	// Serve had registered it, which Shutdown would not see.
 	_ = ln.Close()

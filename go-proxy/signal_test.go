@@ -14,8 +14,21 @@ import (
 
 // TestSIGTERMFinishesInFlight runs the built proxy, gets a slow request in
 // flight, sends SIGTERM and expects the request to be answered, new
-// connections to be refused and the process to exit with status 0.
+// connections to be refused and the process to exit with status 0. A
+// chunked request runs on a connection fasthttp has handed over to the
+// proxy, which its Shutdown does not count.
 func TestSIGTERMFinishesInFlight(t *testing.T) {
+	cases := []struct{ name, request string }{
+		{"bodyless", "GET /?delay_ms=2000&size=10 HTTP/1.1\r\nHost: origin\r\n\r\n"},
+		{"chunked body", "POST /?delay_ms=2000&size=10 HTTP/1.1\r\nHost: origin\r\n" +
+			"Transfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) { finishesInFlight(t, tc.request) })
+	}
+}
+
+func finishesInFlight(t *testing.T, request string) {
 	upstream := startUpstream(t)
 	line := regexp.MustCompile(`^proxylab-go-proxy v-test go\S+ listen=(127\.0\.0\.1:\d+) upstream=` +
 		regexp.QuoteMeta(upstream) + ` workers=3\n$`)
@@ -26,7 +39,7 @@ func TestSIGTERMFinishesInFlight(t *testing.T) {
 	stats := dial(t, upstream)
 	before := upstreamAccepted(t, stats)
 	c := dial(t, p.addr)
-	c.send("GET /?delay_ms=2000&size=10 HTTP/1.1\r\nHost: origin\r\n\r\n")
+	c.send(request)
 	// The request is in flight once the proxy has connected upstream.
 	for upstreamAccepted(t, stats) == before {
 		time.Sleep(10 * time.Millisecond)

@@ -4,7 +4,8 @@ package conformance
 // own file.
 func Cases() []Case {
 	var all []Case
-	for _, g := range [][]Case{fidelityCases, hopByHopCases, connectionCases, errorCases, robustnessCases, lifecycleCases} {
+	for _, g := range [][]Case{fidelityCases, hopByHopCases, connectionCases, errorCases, robustnessCases, lifecycleCases,
+		targetCases, interimCases, poolCases, framingCases, limitCases, timeoutCases} {
 		all = append(all, g...)
 	}
 	return all

@@ -227,34 +227,36 @@ func errsPaddedHead(n int) string {
 	return errsPadStart + strings.Repeat("p", n-len(errsPadStart)-len(errsPadEnd)) + errsPadEnd
 }
 
+// errsHeadTooLarge: MAX_HEADER_BYTES counts the request line, every field
+// line and their CRLFs, and the empty line (contract-v2 section 5), so a
+// head of exactly the limit passes and one byte more is refused.
 func errsHeadTooLarge(e *Env) error {
 	p, err := e.StartProxy(func(c *ProxyConfig) { c.MaxHeaderBytes = errsHeadLimit })
 	if err != nil {
 		return err
 	}
-	// Proxies may count the head with or without its request line and
-	// final CRLF; 256 bytes under the limit passes under any of them.
-	under := errsPaddedHead(errsHeadLimit - 256)
+	exact := errsPaddedHead(errsHeadLimit)
 	c, err := e.ConnectTo(p.Addr())
 	if err != nil {
 		return err
 	}
-	r, err := c.Do("GET", under)
+	r, err := c.Do("GET", exact)
 	if err != nil {
-		return fmt.Errorf("a %d-byte head with MAX_HEADER_BYTES=%d: %w", len(under), errsHeadLimit, err)
+		return fmt.Errorf("a head of exactly MAX_HEADER_BYTES=%d bytes: %w", errsHeadLimit, err)
 	}
 	ec, err := ParseEcho(r)
 	if err != nil {
-		return fmt.Errorf("a %d-byte head with MAX_HEADER_BYTES=%d must pass: %w", len(under), errsHeadLimit, err)
+		return fmt.Errorf("a head of exactly MAX_HEADER_BYTES=%d bytes must pass: %w", errsHeadLimit, err)
 	}
-	if pad := ec.Values("X-Pad"); len(pad) != 1 || len(pad[0]) != len(under)-len(errsPadStart)-len(errsPadEnd) {
-		return fmt.Errorf("a %d-byte head with MAX_HEADER_BYTES=%d: the upstream got X-Pad of lengths %v", len(under), errsHeadLimit, errsLengths(pad))
+	if pad := ec.Values("X-Pad"); len(pad) != 1 || len(pad[0]) != len(exact)-len(errsPadStart)-len(errsPadEnd) {
+		return fmt.Errorf("a head of exactly MAX_HEADER_BYTES=%d bytes: the upstream got X-Pad of lengths %v", errsHeadLimit, errsLengths(pad))
 	}
 	var many strings.Builder
 	for i := 0; many.Len() < 2*errsHeadLimit; i++ {
 		fmt.Fprintf(&many, "X-Field-%03d: %s\r\n", i, strings.Repeat("v", 24))
 	}
 	return errsRejects(e, p.Addr(), e.Upstream(), http.StatusRequestHeaderFieldsTooLarge, false, []errsInput{
+		{name: fmt.Sprintf("a head one byte over MAX_HEADER_BYTES=%d", errsHeadLimit), raw: errsPaddedHead(errsHeadLimit + 1)},
 		{name: fmt.Sprintf("one field making an %d-byte head, MAX_HEADER_BYTES=%d", 2*errsHeadLimit, errsHeadLimit), raw: errsPaddedHead(2 * errsHeadLimit)},
 		{name: fmt.Sprintf("%d bytes of short fields, MAX_HEADER_BYTES=%d", many.Len(), errsHeadLimit), raw: "GET /echo HTTP/1.1\r\nHost: proxylab.test\r\n" + many.String() + "\r\n"},
 	})

@@ -47,6 +47,17 @@ type shimSpec struct {
 	http09 bool
 	// handler, when set, replaces the relaying of a connection altogether.
 	handler func(s *shim, client net.Conn)
+	// lockstep reads the far side's next response only once a request for
+	// it has gone on: bytes the far side sends unasked wait unseen, as
+	// they would for a proxy that never looks at an idle connection.
+	lockstep bool
+	// staleAs502 keeps the near side's connection open when the far side
+	// closes, and answers the next request on it with a 502 of its own:
+	// the failure of a stale connection reaches the client.
+	staleAs502 bool
+	// refuse, when it returns an answer for a request head, sends that
+	// answer instead of forwarding the request, and ends the connection.
+	refuse func(h *msgHead) string
 }
 
 // verdict is what happens to a response after its head was edited.
@@ -55,6 +66,7 @@ type verdict int
 const (
 	relay      verdict = iota
 	relayClose         // relay it, then close the client's connection
+	drop               // send nothing of a response without a body
 )
 
 type shim struct {
@@ -180,7 +192,7 @@ func (s *shim) handle(client net.Conn) {
 		defer close(done)
 		s.requests(client, server, bufio.NewReader(client), methods)
 	}()
-	s.responses(server, client, bufio.NewReader(server), methods)
+	s.responses(server, client, bufio.NewReader(server), methods, done)
 	if !s.spec.holdOpen {
 		client.Close()
 	}
@@ -194,6 +206,13 @@ func (s *shim) requests(client, server net.Conn, br *bufio.Reader, methods chan<
 	for {
 		var raw bytes.Buffer
 		h, err := readHead(br, &raw)
+		if err == nil && s.spec.refuse != nil {
+			if answer := s.spec.refuse(h); answer != "" {
+				io.WriteString(client, answer)
+				closeWrite(server)
+				return
+			}
+		}
 		if err == nil {
 			err = s.relayRequest(server, br, h, methods)
 		}
@@ -215,6 +234,21 @@ func (s *shim) requests(client, server net.Conn, br *bufio.Reader, methods chan<
 		// an end of input, the one thing a proxy can see of either.
 		closeWrite(server)
 		return
+	}
+}
+
+// nextRequest waits for the next request line; false when none will come.
+func nextRequest(methods <-chan string, done <-chan struct{}) (string, bool) {
+	select {
+	case m := <-methods:
+		return m, true
+	case <-done:
+		select {
+		case m := <-methods:
+			return m, true
+		default:
+			return "", false
+		}
 	}
 }
 
@@ -261,14 +295,26 @@ func (s *shim) relayRequest(server net.Conn, br *bufio.Reader, h *msgHead, metho
 }
 
 // responses relays responses from server to client until either side
-// ends.
-func (s *shim) responses(server, client net.Conn, br *bufio.Reader, methods <-chan string) {
+// ends; requestsDone closes when no more requests will come.
+func (s *shim) responses(server, client net.Conn, br *bufio.Reader, methods <-chan string, requestsDone <-chan struct{}) {
+	pending, ok := "", false
 	for {
+		if s.spec.lockstep && !ok {
+			if pending, ok = nextRequest(methods, requestsDone); !ok {
+				return
+			}
+		}
 		var raw bytes.Buffer
 		h, err := readHead(br, &raw)
 		var status int
 		if err == nil {
 			status, err = h.status()
+		}
+		if err != nil && raw.Len() == 0 && s.spec.staleAs502 {
+			if ok || func() bool { _, ok = nextRequest(methods, requestsDone); return ok }() {
+				io.WriteString(client, "HTTP/1.1 502 Bad Gateway\r\nContent-Length: 16\r\nConnection: close\r\n\r\nstale connection")
+			}
+			return
 		}
 		if err != nil {
 			if raw.Len() > 0 {
@@ -281,7 +327,11 @@ func (s *shim) responses(server, client net.Conn, br *bufio.Reader, methods <-ch
 			return
 		}
 		req := ""
-		if status >= 200 || status == 101 {
+		switch {
+		case status < 200 && status != 101:
+		case ok:
+			req, pending, ok = pending, "", false
+		default:
 			select {
 			case req = <-methods:
 			default:
@@ -307,6 +357,9 @@ func (s *shim) relayResponse(client net.Conn, br *bufio.Reader, req string, stat
 	v := relay
 	if s.spec.response != nil {
 		v = s.spec.response(req, h)
+	}
+	if v == drop && f == noBody {
+		return relay, nil
 	}
 	if status == 101 {
 		client.Write(h.bytes())
@@ -413,8 +466,9 @@ var (
 // without their CRLF.
 type msgHead struct {
 	lines []string
-	// extra is written right after the head, before any body.
-	extra []byte
+	// extra is written right after the head, before any body; prefix
+	// right before the head.
+	extra, prefix []byte
 	// framed tells a body hook's caller that the hook has set the framing
 	// fields and encoded the body itself.
 	framed bool
@@ -497,7 +551,8 @@ func (h *msgHead) reframe(n int) {
 }
 
 func (h *msgHead) bytes() []byte {
-	return append([]byte(strings.Join(h.lines, "\r\n")+"\r\n\r\n"), h.extra...)
+	b := append(bytes.Clone(h.prefix), strings.Join(h.lines, "\r\n")+"\r\n\r\n"...)
+	return append(b, h.extra...)
 }
 
 // rename renames every field named from (any case) to to.

@@ -66,7 +66,11 @@ func chunk(h *msgHead, body []byte) []byte {
 	return fmt.Appendf(nil, "%x\r\n%s\r\n0\r\n\r\n", len(body), body)
 }
 
-var mutants = []mutant{
+// mutants is every mutant the suite must catch.
+var mutants = slices.Concat(coreMutants, hostileMutants)
+
+// coreMutants break what the first six groups check.
+var coreMutants = []mutant{
 	// fidelity
 	{
 		name: "other-methods-sent-as-POST",
@@ -199,8 +203,11 @@ var mutants = []mutant{
 			}
 			return relay
 		}})},
+		// Not errors/upstream-aborts-response: a proxy that streams the body
+		// has sent the upstream's status before the abort, and tells the
+		// client by cutting the body short, which no status rewrite hides.
 		mustFail: []string{"fidelity/status-codes", "errors/upstream-refused", "errors/upstream-garbage",
-			"errors/upstream-aborts-response", "errors/upstream-timeout", "errors/bad-request-line"},
+			"errors/upstream-timeout", "errors/bad-request-line"},
 	},
 
 	// hop-by-hop

@@ -74,7 +74,7 @@ type Suite struct {
 
 // Case is one named check of the contract.
 type Case struct {
-	Group string // fidelity, hop-by-hop, connections, errors, robustness, lifecycle
+	Group string // fidelity, hop-by-hop, connections, errors, robustness, lifecycle, targets, interim, pool, upstream-framing, limits, timeouts
 	Name  string
 	Run   func(e *Env) error
 }

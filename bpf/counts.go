@@ -1,7 +1,9 @@
 package bpf
 
 import (
+	"cmp"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -13,31 +15,101 @@ import (
 // Counts are cumulative since Attach (or, after Sub, over an interval).
 // Attempted, Failed, Accepts and Connects are counted in the kernel;
 // Received and LostSamples by the perf buffer reader.
+//
+// Loss can happen at three layers, and each has its count: the kernel
+// skipped a program (ProgMisses, KretprobeMisses: accepts and connects are
+// then short by up to that many), a record did not fit in the perf buffer
+// because the reader fell behind (Failed; LostSamples is the reader's view
+// of the same), and nothing is lost after that (Received).
 type Counts struct {
-	Mode        string  `json:"mode"`
+	Mode string `json:"mode"`
+	// Events and SampleEvery say which events were sent through the perf
+	// buffer: "all" (1), "none" (0), or "sample", one in SampleEvery per CPU.
+	Events      string  `json:"events"`
+	SampleEvery uint32  `json:"sample_every"`
 	Accepts     uint64  `json:"accepts"`
 	Connects    uint64  `json:"connects"`
-	Attempted   uint64  `json:"attempted"`
+	Attempted   uint64  `json:"attempted"` // events sent (sampled), not events counted
 	Received    uint64  `json:"received"`
 	Failed      uint64  `json:"failed"`
 	LostSamples uint64  `json:"lost_samples"`
 	LossRatio   float64 `json:"loss_ratio"`
+	// ProgMisses: runs of the attached programs the kernel skipped;
+	// KretprobeMisses: returns the kretprobes missed (kprobe mode). Nil
+	// when the kernel does not keep the count; MissesUnknown says why.
+	ProgMisses      *uint64 `json:"prog_misses,omitempty"`
+	KretprobeMisses *uint64 `json:"kretprobe_misses,omitempty"`
+	MissesUnknown   string  `json:"misses_unknown,omitempty"`
+	// ReaderCPUSeconds is the CPU time of the perf buffer's reader thread.
+	ReaderCPUSeconds float64 `json:"reader_cpu_seconds"`
+}
+
+// UnmarshalJSON reads counts written before events could be chosen as
+// what they were then, every event sent, and says that counts written
+// before the miss counts existed do not know them.
+func (c *Counts) UnmarshalJSON(b []byte) error {
+	type plain Counts
+	v := plain{Events: EventsAll.Name(), SampleEvery: EventsAll.Every}
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	if v.ProgMisses == nil && v.MissesUnknown == "" {
+		v.MissesUnknown = MissesNotRecorded
+	}
+	*c = Counts(v)
+	return nil
+}
+
+// Predates reports counts read from a file written before the miss counts,
+// the events setting and the reader's CPU time were recorded.
+func (c Counts) Predates() bool { return c.MissesUnknown == MissesNotRecorded }
+
+// MissesNotRecorded is MissesUnknown for counts written before the miss
+// counts existed.
+const MissesNotRecorded = "not recorded (written before the kernel's miss counts were kept)"
+
+// Missed is how many events the kernel's miss counts say the counters may
+// lack, and whether every miss count that applies to the mode is known.
+func (c Counts) Missed() (n uint64, known bool) {
+	if c.ProgMisses != nil {
+		n += *c.ProgMisses
+	}
+	if c.KretprobeMisses != nil {
+		n += *c.KretprobeMisses
+	}
+	return n, c.MissesUnknown == ""
 }
 
 // Sub returns the counts accumulated since prev, an earlier Snapshot of the
 // same Probes.
 func (c Counts) Sub(prev Counts) Counts {
 	d := Counts{
-		Mode:        c.Mode,
-		Accepts:     c.Accepts - prev.Accepts,
-		Connects:    c.Connects - prev.Connects,
-		Attempted:   c.Attempted - prev.Attempted,
-		Received:    c.Received - prev.Received,
-		Failed:      c.Failed - prev.Failed,
-		LostSamples: c.LostSamples - prev.LostSamples,
+		Mode:             c.Mode,
+		Events:           c.Events,
+		SampleEvery:      c.SampleEvery,
+		Accepts:          c.Accepts - prev.Accepts,
+		Connects:         c.Connects - prev.Connects,
+		Attempted:        c.Attempted - prev.Attempted,
+		Received:         c.Received - prev.Received,
+		Failed:           c.Failed - prev.Failed,
+		LostSamples:      c.LostSamples - prev.LostSamples,
+		ProgMisses:       subOpt(c.ProgMisses, prev.ProgMisses),
+		KretprobeMisses:  subOpt(c.KretprobeMisses, prev.KretprobeMisses),
+		MissesUnknown:    cmp.Or(c.MissesUnknown, prev.MissesUnknown),
+		ReaderCPUSeconds: c.ReaderCPUSeconds - prev.ReaderCPUSeconds,
 	}
 	d.LossRatio = lossRatio(d.Failed, d.Attempted)
 	return d
+}
+
+// subOpt is a - b for counts the kernel may not keep: unknown at either end
+// is unknown over the interval.
+func subOpt(a, b *uint64) *uint64 {
+	if a == nil || b == nil {
+		return nil
+	}
+	d := *a - *b
+	return &d
 }
 
 func lossRatio(failed, attempted uint64) float64 {
@@ -144,18 +216,35 @@ func (p *Probes) Snapshot() (Counts, error) {
 		if flushLost := after[counterFlushNoSpace]; lost >= flushLost {
 			lost -= flushLost
 		}
+		m := p.misses()
 		return Counts{
-			Mode:        p.mode,
-			Accepts:     after[counterAccepts],
-			Connects:    after[counterConnects],
-			Attempted:   attempted,
-			Received:    received,
-			Failed:      failed,
-			LostSamples: lost,
-			LossRatio:   lossRatio(failed, attempted),
+			Mode:             p.mode,
+			Events:           p.events.Name(),
+			SampleEvery:      p.events.Every,
+			Accepts:          after[counterAccepts],
+			Connects:         after[counterConnects],
+			Attempted:        attempted,
+			Received:         received,
+			Failed:           failed,
+			LostSamples:      lost,
+			LossRatio:        lossRatio(failed, attempted),
+			ProgMisses:       m.prog,
+			KretprobeMisses:  m.kretprobe,
+			MissesUnknown:    m.unknown,
+			ReaderCPUSeconds: p.readerCPUSeconds(),
 		}, nil
 	}
 	return Counts{}, errors.New("bpf: no consistent snapshot: events kept arriving while the perf buffer was drained")
+}
+
+// readerCPUSeconds is the reader thread's CPU time so far; 0 if it cannot
+// be read, which a step then shows as no time rather than failing.
+func (p *Probes) readerCPUSeconds() float64 {
+	s, err := threadCPUSeconds(p.readerTID.Load())
+	if err != nil {
+		return 0
+	}
+	return s
 }
 
 // flushRings makes one output on every online CPU's ring. Kernels before

@@ -38,6 +38,12 @@ struct event {
 	__u32 kind;
 };
 
+// Set by user space before loading: which counted events also go through
+// the perf buffer. 0 sends none, 1 every one, N one in N per CPU. A
+// read-only global, so the verifier prunes the branches not taken: with 0
+// the programs only count.
+const volatile __u32 sample_every = 0;
+
 // Filled by user space: only these processes are counted.
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -58,6 +64,14 @@ struct {
 	__uint(key_size, sizeof(__u32));
 	__uint(value_size, sizeof(__u32));
 } events SEC(".maps");
+
+// Per CPU: events counted since the last one sent, for sample_every > 1.
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} since_sample SEC(".maps");
 
 // Non-zero while user space takes a consistent snapshot under heavy load:
 // events are still counted but not sent, so attempted stops moving and the
@@ -98,16 +112,40 @@ static __always_inline long output(void *ctx, struct event *ev)
 	return err;
 }
 
+// sampled reports whether this event is the one in sample_every that is
+// sent. The count is per CPU and needs no atomics: a sample off by one when
+// two programs interleave on a CPU changes no exact count.
+static __always_inline int sampled(void)
+{
+	__u32 zero = 0;
+	__u64 *n;
+
+	if (sample_every <= 1)
+		return 1;
+	n = bpf_map_lookup_elem(&since_sample, &zero);
+	if (!n)
+		return 0;
+	if (++*n < sample_every)
+		return 0;
+	*n = 0;
+	return 1;
+}
+
 static __always_inline void count_event(void *ctx, __u32 tgid, __u32 kind)
 {
 	__u32 zero = 0;
 	__u32 *p;
 	struct event ev = {.tgid = tgid, .kind = kind};
 
+	// The exact counts, whatever is sent.
 	bump(kind == KIND_ACCEPT ? COUNTER_ACCEPTS : COUNTER_CONNECTS);
 
+	if (sample_every == 0)
+		return;
 	p = bpf_map_lookup_elem(&paused, &zero);
 	if (p && *p)
+		return;
+	if (!sampled())
 		return;
 
 	bump(COUNTER_ATTEMPTED);

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -34,6 +35,13 @@ const DefaultPerfBufferPages = 64
 type Options struct {
 	Mode            string // "auto", "kprobe", "fentry", "tracepoint"
 	PerfBufferPages int    // per CPU; power of two
+	// Events chooses which counted events also go through the perf
+	// buffer; the zero value sends none.
+	Events Events
+	// ReaderCPUs, when not empty, are the CPUs the perf buffer's reader
+	// thread runs on: the load generator's, so that reading the buffer
+	// takes no CPU time from the process being measured.
+	ReaderCPUs []int
 
 	// readerStart, if set, holds the reader back until it is closed, so
 	// tests can overflow the perf buffer on purpose.
@@ -141,8 +149,17 @@ type Probes struct {
 	maps   probesMaps       // every map, typed as bpf2go generated them
 	flush  *ebpf.Program    // the program flushRings runs, loaded in every mode
 	coll   *ebpf.Collection // the attach mode's own programs
-	links  []link.Link
+	hooks  []hook           // where the mode's programs attach
+	links  []link.Link      // nil while detached
 	reader *perf.Reader
+
+	events     Events
+	coverage   coverage // which miss counts the kernel keeps
+	kretBase   uint64   // kretprobe misses of links closed by SetAttached
+	readerCPUs []int
+	readerTID  atomic.Int64 // the reader's thread; 0 until it runs
+	pinErr     error        // why the reader could not be pinned; set before ready closes
+	ready      chan struct{}
 
 	received atomic.Uint64
 	lost     atomic.Uint64
@@ -164,6 +181,9 @@ func Attach(opts Options) (*Probes, error) {
 	}
 	if pages < 0 || pages&(pages-1) != 0 {
 		return nil, fmt.Errorf("bpf: perf buffer pages must be a power of two, got %d", opts.PerfBufferPages)
+	}
+	if err := opts.Events.check(); err != nil {
+		return nil, err
 	}
 	mode := opts.Mode
 	if mode == "" {
@@ -187,7 +207,7 @@ func Attach(opts Options) (*Probes, error) {
 
 	var attempts []Attempt
 	for _, m := range modes {
-		p, err := attachMode(m, pages, opts.readerStart)
+		p, err := attachMode(m, pages, opts)
 		if err == nil {
 			p.attempts = attempts
 			return p, nil
@@ -208,7 +228,7 @@ func Attach(opts Options) (*Probes, error) {
 	return nil, fmt.Errorf("bpf: no attach mode worked%s", b.String())
 }
 
-func attachMode(mode string, pages int, readerStart <-chan struct{}) (_ *Probes, err error) {
+func attachMode(mode string, pages int, opts Options) (_ *Probes, err error) {
 	// Tracepoint records have a fixed layout; the other modes relocate
 	// against, or attach by, kernel types.
 	if mode != ModeTracepoint {
@@ -223,6 +243,9 @@ func attachMode(mode string, pages int, readerStart <-chan struct{}) (_ *Probes,
 	var specs probesSpecs
 	if err := spec.Assign(&specs); err != nil {
 		return nil, fmt.Errorf("reading the object's programs and maps: %w", err)
+	}
+	if err := specs.SampleEvery.Set(opts.Events.Every); err != nil {
+		return nil, fmt.Errorf("setting sample_every: %w", err)
 	}
 	hs, err := modeHooks(mode)
 	if err != nil {
@@ -241,10 +264,13 @@ func attachMode(mode string, pages int, readerStart <-chan struct{}) (_ *Probes,
 		return nil, fmt.Errorf("loading programs: %w", err)
 	}
 	p := &Probes{
-		mode:    mode,
-		coll:    coll,
-		flushed: make(chan struct{}, 1),
-		done:    make(chan struct{}),
+		mode:       mode,
+		coll:       coll,
+		events:     opts.Events,
+		readerCPUs: append([]int(nil), opts.ReaderCPUs...),
+		ready:      make(chan struct{}),
+		flushed:    make(chan struct{}, 1),
+		done:       make(chan struct{}),
 	}
 	defer func() {
 		if err != nil {
@@ -258,28 +284,71 @@ func attachMode(mode string, pages int, readerStart <-chan struct{}) (_ *Probes,
 	}
 	p.flush = coll.Programs[specs.Flush.Name]
 	delete(coll.Programs, specs.Flush.Name)
-	for _, h := range hs {
-		l, err := h.attach(coll.Programs[h.prog])
-		if err != nil {
-			return nil, fmt.Errorf("attaching %s: %w", h.prog, err)
-		}
-		p.links = append(p.links, l)
+	p.hooks = hs
+	if err := p.attachLinks(); err != nil {
+		return nil, err
 	}
 	p.reader, err = perf.NewReader(p.maps.Events, pages*os.Getpagesize())
 	if err != nil {
 		return nil, fmt.Errorf("opening perf buffer: %w", err)
 	}
-	go p.read(readerStart)
+	v, release := runningKernel()
+	p.coverage = missCoverage(mode, v, release)
+	go p.read(opts.readerStart)
+	<-p.ready
 	return p, nil
+}
+
+// attachLinks attaches every program of the mode; on failure none stays
+// attached.
+func (p *Probes) attachLinks() error {
+	for _, h := range p.hooks {
+		l, err := h.attach(p.coll.Programs[h.prog])
+		if err != nil {
+			p.closeLinks()
+			return fmt.Errorf("attaching %s: %w", h.prog, err)
+		}
+		p.links = append(p.links, l)
+	}
+	return nil
+}
+
+func (p *Probes) closeLinks() {
+	// A link's miss count ends with it; kept, so the total never goes back.
+	if p.coverage.kretprobe {
+		if n, err := kretprobeMisses(p.links); err == nil {
+			p.kretBase += n
+		}
+	}
+	for _, l := range p.links {
+		l.Close()
+	}
+	p.links = nil
+}
+
+// SetAttached detaches the programs (false) or attaches them again
+// (true), keeping the maps, the counts and the reader: with the programs
+// detached nothing runs in the watched processes at all, which is what a
+// run without probes is compared against.
+func (p *Probes) SetAttached(on bool) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.coll == nil {
+		return errors.New("bpf: probes are closed")
+	}
+	switch {
+	case on && p.links == nil:
+		return p.attachLinks()
+	case !on:
+		p.closeLinks()
+	}
+	return nil
 }
 
 // release undoes attachMode; links go first so no program runs against a
 // closed reader.
 func (p *Probes) release() {
-	for _, l := range p.links {
-		l.Close()
-	}
-	p.links = nil
+	p.closeLinks()
 	if p.reader != nil {
 		p.reader.Close()
 		<-p.done
@@ -294,6 +363,12 @@ func (p *Probes) release() {
 
 func (p *Probes) read(start <-chan struct{}) {
 	defer close(p.done)
+	// The thread is kept to this goroutine, and ends with it, so that its
+	// affinity binds nothing else and its CPU time is the reader's alone.
+	runtime.LockOSThread()
+	p.pinErr = pinThread(p.readerCPUs)
+	p.readerTID.Store(int64(unix.Gettid()))
+	close(p.ready)
 	if start != nil {
 		<-start
 	}
@@ -319,6 +394,34 @@ func (p *Probes) read(start <-chan struct{}) {
 		}
 	}
 }
+
+// pinThread binds the calling thread to cpus; none leaves it alone.
+func pinThread(cpus []int) error {
+	if len(cpus) == 0 {
+		return nil
+	}
+	var set unix.CPUSet
+	for _, c := range cpus {
+		set.Set(c)
+	}
+	if err := unix.SchedSetaffinity(0, &set); err != nil {
+		return fmt.Errorf("bpf: pinning the perf reader to CPUs %v: %w", cpus, err)
+	}
+	return nil
+}
+
+// ReaderPin says where the perf buffer's reader runs: the CPUs it is
+// pinned to (none: wherever the scheduler puts it) and, if pinning failed,
+// why.
+func (p *Probes) ReaderPin() ([]int, error) {
+	if p.pinErr != nil {
+		return nil, p.pinErr
+	}
+	return append([]int(nil), p.readerCPUs...), nil
+}
+
+// Events is what the programs send through the perf buffer.
+func (p *Probes) Events() Events { return p.events }
 
 // Mode is the attach mode in use.
 func (p *Probes) Mode() string { return p.mode }

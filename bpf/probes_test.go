@@ -26,6 +26,8 @@ func TestMain(m *testing.M) {
 		helperListen()
 	case "connect":
 		helperConnect(os.Args[len(os.Args)-2], os.Args[len(os.Args)-1])
+	case "blockaccept":
+		helperBlockAccept(os.Args[len(os.Args)-1])
 	}
 	os.Exit(0)
 }
@@ -175,7 +177,7 @@ func TestCounts(t *testing.T) {
 	requirePrivileges(t)
 	for _, mode := range []string{ModeTracepoint, ModeKprobe, ModeFentry} {
 		t.Run(mode, func(t *testing.T) {
-			p, err := Attach(Options{Mode: mode, PerfBufferPages: 64})
+			p, err := Attach(Options{Mode: mode, PerfBufferPages: 64, Events: EventsAll})
 			if err != nil {
 				if mode == ModeTracepoint {
 					t.Fatal(err)
@@ -265,6 +267,16 @@ func snapshot(t *testing.T, p *Probes) Counts {
 	if c.Mode != p.Mode() {
 		t.Fatalf("counts mode %q, probes mode %q", c.Mode, p.Mode())
 	}
+	if c.Events != p.Events().Name() || c.SampleEvery != p.Events().Every {
+		t.Fatalf("counts events %q every %d, probes %+v", c.Events, c.SampleEvery, p.Events())
+	}
+	// The kernels these tests run on keep every miss count a mode has.
+	if _, known := c.Missed(); !known {
+		v, _ := runningKernel()
+		if v.atLeast(6, 7) {
+			t.Fatalf("miss counts unknown on kernel %s: %s", v, c.MissesUnknown)
+		}
+	}
 	return c
 }
 
@@ -284,7 +296,7 @@ func expect(t *testing.T, what string, d Counts, accepts, connects uint64) {
 // is accounted for.
 func TestSmallBufferBurst(t *testing.T) {
 	requirePrivileges(t)
-	p, err := Attach(Options{Mode: ModeAuto, PerfBufferPages: 1})
+	p, err := Attach(Options{Mode: ModeAuto, PerfBufferPages: 1, Events: EventsAll})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -336,7 +348,7 @@ func TestForcedLoss(t *testing.T) {
 	start := make(chan struct{})
 	var once sync.Once
 	startReader := func() { once.Do(func() { close(start) }) }
-	p, err := Attach(Options{Mode: ModeAuto, PerfBufferPages: 1, readerStart: start})
+	p, err := Attach(Options{Mode: ModeAuto, PerfBufferPages: 1, Events: EventsAll, readerStart: start})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -397,10 +409,15 @@ func TestForcedLoss(t *testing.T) {
 }
 
 func TestSub(t *testing.T) {
-	a := Counts{Mode: "tracepoint", Accepts: 10, Connects: 4, Attempted: 14, Received: 10, Failed: 4, LostSamples: 4}
-	b := Counts{Mode: "tracepoint", Accepts: 30, Connects: 4, Attempted: 34, Received: 29, Failed: 5, LostSamples: 5}
+	u := func(n uint64) *uint64 { return &n }
+	a := Counts{Mode: "tracepoint", Events: "all", SampleEvery: 1, Accepts: 10, Connects: 4, Attempted: 14, Received: 10, Failed: 4, LostSamples: 4, ProgMisses: u(2), ReaderCPUSeconds: 0.5}
+	b := Counts{Mode: "tracepoint", Events: "all", SampleEvery: 1, Accepts: 30, Connects: 4, Attempted: 34, Received: 29, Failed: 5, LostSamples: 5, ProgMisses: u(5), ReaderCPUSeconds: 0.75}
 	d := b.Sub(a)
-	want := Counts{Mode: "tracepoint", Accepts: 20, Attempted: 20, Received: 19, Failed: 1, LostSamples: 1, LossRatio: 0.05}
+	want := Counts{Mode: "tracepoint", Events: "all", SampleEvery: 1, Accepts: 20, Attempted: 20, Received: 19, Failed: 1, LostSamples: 1, LossRatio: 0.05, ReaderCPUSeconds: 0.25}
+	if d.ProgMisses == nil || *d.ProgMisses != 3 || d.KretprobeMisses != nil {
+		t.Errorf("Sub misses = %v, %v; want 3 and unknown", d.ProgMisses, d.KretprobeMisses)
+	}
+	d.ProgMisses = nil
 	if d != want {
 		t.Errorf("Sub = %+v, want %+v", d, want)
 	}

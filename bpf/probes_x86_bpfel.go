@@ -19,6 +19,7 @@ const (
 	probesMapCounters          = "counters"
 	probesMapEvents            = "events"
 	probesMapPaused            = "paused"
+	probesMapSinceSample       = "since_sample"
 	probesMapWatched           = "watched"
 	probesProgFexitAccept2args = "fexit_accept_2args"
 	probesProgFexitAccept4args = "fexit_accept_4args"
@@ -29,6 +30,7 @@ const (
 	probesProgTpAccept         = "tp_accept"
 	probesProgTpAccept4        = "tp_accept4"
 	probesProgTpSetState       = "tp_set_state"
+	probesVarSampleEvery       = "sample_every"
 )
 
 // loadProbes returns the embedded CollectionSpec for probes.
@@ -88,16 +90,18 @@ type probesProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type probesMapSpecs struct {
-	Counters *ebpf.MapSpec `ebpf:"counters"`
-	Events   *ebpf.MapSpec `ebpf:"events"`
-	Paused   *ebpf.MapSpec `ebpf:"paused"`
-	Watched  *ebpf.MapSpec `ebpf:"watched"`
+	Counters    *ebpf.MapSpec `ebpf:"counters"`
+	Events      *ebpf.MapSpec `ebpf:"events"`
+	Paused      *ebpf.MapSpec `ebpf:"paused"`
+	SinceSample *ebpf.MapSpec `ebpf:"since_sample"`
+	Watched     *ebpf.MapSpec `ebpf:"watched"`
 }
 
 // probesVariableSpecs contains global variables before they are loaded into the kernel.
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type probesVariableSpecs struct {
+	SampleEvery *ebpf.VariableSpec `ebpf:"sample_every"`
 }
 
 // probesObjects contains all objects after they have been loaded into the kernel.
@@ -120,10 +124,11 @@ func (o *probesObjects) Close() error {
 //
 // It can be passed to loadProbesObjects or ebpf.CollectionSpec.LoadAndAssign.
 type probesMaps struct {
-	Counters *ebpf.Map `ebpf:"counters"`
-	Events   *ebpf.Map `ebpf:"events"`
-	Paused   *ebpf.Map `ebpf:"paused"`
-	Watched  *ebpf.Map `ebpf:"watched"`
+	Counters    *ebpf.Map `ebpf:"counters"`
+	Events      *ebpf.Map `ebpf:"events"`
+	Paused      *ebpf.Map `ebpf:"paused"`
+	SinceSample *ebpf.Map `ebpf:"since_sample"`
+	Watched     *ebpf.Map `ebpf:"watched"`
 }
 
 func (m *probesMaps) Close() error {
@@ -131,6 +136,7 @@ func (m *probesMaps) Close() error {
 		m.Counters,
 		m.Events,
 		m.Paused,
+		m.SinceSample,
 		m.Watched,
 	)
 }
@@ -139,6 +145,7 @@ func (m *probesMaps) Close() error {
 //
 // It can be passed to loadProbesObjects or ebpf.CollectionSpec.LoadAndAssign.
 type probesVariables struct {
+	SampleEvery *ebpf.Variable `ebpf:"sample_every"`
 }
 
 // probesPrograms contains all programs after they have been loaded into the kernel.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -15,6 +16,10 @@ var errAborted = errors.New("loadgen: step interrupted")
 // connection is the one way to end a blocked read at once.
 type connSet struct {
 	dialer net.Dialer
+
+	// dialled counts connections established, for checking what the
+	// other end says it accepted.
+	dialled atomic.Uint64
 
 	mu      sync.Mutex
 	open    map[*trackedConn]struct{}
@@ -33,6 +38,8 @@ func (s *connSet) dial(ctx context.Context, network, addr string) (*trackedConn,
 	if err != nil {
 		return nil, err
 	}
+	// Counted even when refused below: the peer has seen the connection.
+	s.dialled.Add(1)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.refused {

@@ -65,6 +65,11 @@ func New(t Target, c Config) (*Generator, error) {
 	return g, nil
 }
 
+// Dials is how many connections the generator has opened so far, warm-ups
+// included: the difference across a step is what the target should have
+// accepted in it.
+func (g *Generator) Dials() uint64 { return g.conns.dialled.Load() }
+
 // Close drops every connection. Call it after the last step returns.
 func (g *Generator) Close() error {
 	g.closed.Store(true)

@@ -48,6 +48,9 @@ func TestGeneratorConnections(t *testing.T) {
 				t.Fatal(err)
 			}
 			warm := srv.accepted.Load()
+			if g.Dials() != uint64(warm) {
+				t.Errorf("warm-up: %d dials counted, the server accepted %d", g.Dials(), warm)
+			}
 			res, err := g.Attack(ctx, Step{Rate: 50, Duration: time.Second}, nil)
 			if err != nil {
 				t.Fatal(err)
@@ -56,6 +59,10 @@ func TestGeneratorConnections(t *testing.T) {
 				t.Fatalf("success = %v, status codes %v", res.Success, res.StatusCodes)
 			}
 			tc.check(t, warm, srv.accepted.Load()-warm, res)
+			// The count the lab checks the proxy's accepts against.
+			if d, a := g.Dials(), srv.accepted.Load(); d != uint64(a) {
+				t.Errorf("%d dials counted, the server accepted %d", d, a)
+			}
 		})
 	}
 }

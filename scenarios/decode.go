@@ -41,6 +41,12 @@ func (d *decoder) value(n *yaml.Node, path string, v reflect.Value) {
 		n = n.Alias
 	}
 	d.pos[path] = n
+	if w, ok := v.Addr().Interface().(worded); ok && n.Kind != yaml.MappingNode {
+		if err := w.word(n); err != nil {
+			d.fail(n, path, "%v", err)
+		}
+		return
+	}
 	if u, ok := v.Addr().Interface().(yaml.Unmarshaler); ok {
 		if err := u.UnmarshalYAML(n); err != nil {
 			d.fail(n, path, "%v", err)

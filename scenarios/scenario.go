@@ -87,17 +87,25 @@ type Probes struct {
 	Enabled         bool   `yaml:"enabled" json:"enabled"`
 	Mode            string `yaml:"mode" json:"mode"`
 	PerfBufferPages int    `yaml:"perf_buffer_pages" json:"perf_buffer_pages"` // per CPU
+	Events          Events `yaml:"events" json:"events"`
+	// Overhead runs every step twice per row, probes detached and
+	// attached in alternating order, to measure what they cost the proxy.
+	Overhead bool `yaml:"overhead" json:"overhead"`
 }
 
 // TotalDuration is how long one proxy is under load over the whole scenario:
 // warm-up plus every step, times Repeat. Multiply by the number of proxies
-// for the whole run. Container start-up is not included. For a search the
+// for the whole run; probes.overhead runs every step twice. Container
+// start-up is not included. For a search the
 // number of steps depends on the proxy, so a single step is counted and the
 // result is a lower bound.
 func (s *Scenario) TotalDuration() time.Duration {
 	per := s.Warmup.D()
 	for _, st := range s.Load.Steps {
 		per += st.Duration.D()
+		if s.Probes.Overhead {
+			per += st.Duration.D() // once more with the probes detached
+		}
 	}
 	if s.Load.Search != nil {
 		per += s.Load.Search.StepDuration.D()

@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -129,6 +130,19 @@ func leaf(t *testing.T, doc map[string]any, typ reflect.Type, prop map[string]an
 			t.Errorf("%s: a ByteSize must use #/$defs/size, schema has %v", path, prop)
 		}
 		return
+	case reflect.TypeFor[Events]():
+		// A word or a mapping of its fields: the mapping is the second form.
+		if prop["$ref"] != "#/$defs/events" {
+			t.Errorf("%s: Events must use #/$defs/events, schema has %v", path, prop)
+			return
+		}
+		forms, _ := lookup(t, doc, "$defs/events/oneOf").([]any)
+		if len(forms) != 2 {
+			t.Fatalf("$defs/events/oneOf has %d forms, want a word and a mapping", len(forms))
+		}
+		mapping, _ := forms[1].(map[string]any)
+		walk(typ, mapping, path)
+		return
 	}
 	prop = resolve(t, doc, prop)
 	want := map[reflect.Kind]string{
@@ -156,11 +170,20 @@ func leaf(t *testing.T, doc map[string]any, typ reflect.Type, prop map[string]an
 	}
 }
 
-// lookup follows a slash-separated path of object keys through the schema.
+// lookup follows a slash-separated path of object keys (and array
+// indexes) through the schema.
 func lookup(t *testing.T, doc map[string]any, path string) any {
 	t.Helper()
 	var cur any = doc
 	for part := range strings.SplitSeq(path, "/") {
+		if list, ok := cur.([]any); ok {
+			i, err := strconv.Atoi(part)
+			if err != nil || i < 0 || i >= len(list) {
+				t.Fatalf("schema path %s: no item %q", path, part)
+			}
+			cur = list[i]
+			continue
+		}
 		m, ok := cur.(map[string]any)
 		if !ok {
 			t.Fatalf("schema path %s: %q is not an object", path, part)
@@ -202,6 +225,9 @@ func TestSchemaConstantsMatchGo(t *testing.T) {
 			map[string]any{"type": "string", "pattern": sizePattern.String()},
 		}},
 		{"$defs/cpuset/pattern", "^$|" + cpusetPattern.String()},
+		{"$defs/events/oneOf/0/enum", strs(EventWords)},
+		{"$defs/events/oneOf/1/properties/sample/maximum", float64(MaxSample)},
+		{"$defs/events/oneOf/1/properties/sample/minimum", float64(2)},
 	}
 	for _, tt := range tests {
 		if got := lookup(t, doc, tt.path); !reflect.DeepEqual(got, tt.want) {
@@ -251,6 +277,7 @@ func TestSchemaRejectsBadFiles(t *testing.T) {
 		"bad-multi-doc.yaml":     "a YAML-to-JSON converter reads only the first document",
 		"bad-perf-pages.yaml":    "power of two",
 		"bad-step-duration.yaml": "a minimum on a duration string",
+		"bad-overhead.yaml":      "a rule across probes and load",
 	}
 	notJSON := map[string]string{
 		"bad-syntax.yaml":        "not YAML",

@@ -134,7 +134,7 @@ func TestJSONRoundTrip(t *testing.T) {
 			Search: &Search{SLOP99: Duration(10 * time.Millisecond), MinSuccess: 0.99, Start: 100, Max: 1000, StepDuration: Duration(time.Minute)},
 		},
 		Resources: Resources{ProxyCPUs: "1-2", ProxyMemory: 64 << 20},
-		Probes:    Probes{Enabled: true, Mode: "kprobe", PerfBufferPages: 16},
+		Probes:    Probes{Enabled: true, Mode: "kprobe", PerfBufferPages: 16, Events: Events{Sample: 8}},
 		File:      "not/encoded.yaml",
 	}
 	data, err := json.Marshal(s)
@@ -144,7 +144,7 @@ func TestJSONRoundTrip(t *testing.T) {
 	for _, frag := range []string{
 		`"warmup":"1.5s"`, `"delay":"2ms"`, `"slo_p99":"10ms"`, `"step_duration":"1m0s"`,
 		`"response_bytes":4096`, `"body_bytes":100`, `"proxy_memory":67108864`,
-		`"keepalive":false`, `"proxy_cpus":"1-2"`, `"perf_buffer_pages":16`,
+		`"keepalive":false`, `"proxy_cpus":"1-2"`, `"perf_buffer_pages":16`, `"events":{"sample":8}`,
 	} {
 		if !strings.Contains(string(data), frag) {
 			t.Errorf("JSON lacks %s:\n%s", frag, data)
@@ -165,6 +165,61 @@ func TestJSONRoundTrip(t *testing.T) {
 	}
 	if back.Warmup != s.Warmup || *back.Load.Search != *s.Load.Search {
 		t.Errorf("decoded %+v, want %+v", back, s)
+	}
+}
+
+// Events reads and writes one spelling per meaning, in YAML and JSON alike.
+func TestEventsSpellings(t *testing.T) {
+	for _, tc := range []struct {
+		yaml, json string
+		want       Events
+	}{
+		{"events: none", `"none"`, Events{}},
+		{"events: all", `"all"`, Events{Sample: 1}},
+		{"events: {sample: 64}", `{"sample":64}`, Events{Sample: 64}},
+	} {
+		s, err := Parse("e.yaml", []byte("name: e\nload: {steps: [{rate: 1, duration: 1s}]}\nprobes:\n  "+tc.yaml+"\n"))
+		if err != nil {
+			t.Fatalf("%s: %v", tc.yaml, err)
+		}
+		if s.Probes.Events != tc.want {
+			t.Errorf("%s: decoded %+v, want %+v", tc.yaml, s.Probes.Events, tc.want)
+		}
+		j, err := json.Marshal(tc.want)
+		if err != nil || string(j) != tc.json {
+			t.Errorf("%+v: JSON %s, %v; want %s", tc.want, j, err, tc.json)
+		}
+		var back Events
+		if err := json.Unmarshal(j, &back); err != nil || back != tc.want {
+			t.Errorf("%s: read back %+v, %v", j, back, err)
+		}
+		// Written back as YAML, it parses to the same (FuzzParse does this
+		// for whole scenarios).
+		y, err := yaml.Marshal(map[string]Events{"events": tc.want})
+		if err != nil {
+			t.Fatal(err)
+		}
+		again, err := Parse("e.yaml", append([]byte("name: e\nload: {steps: [{rate: 1, duration: 1s}]}\nprobes:\n  "), y...))
+		if err != nil || again.Probes.Events != tc.want {
+			t.Errorf("%+v: YAML %q parses back as %v, %v", tc.want, y, again, err)
+		}
+	}
+	for _, bad := range []string{`"some"`, `{}`, `3`, `{"every":3}`} {
+		var e Events
+		if err := json.Unmarshal([]byte(bad), &e); err == nil {
+			t.Errorf("Unmarshal(%s) accepted it as %+v", bad, e)
+		}
+	}
+}
+
+// A results file written before probes.events existed sent every event.
+func TestProbesJSONWithoutEvents(t *testing.T) {
+	var p Probes
+	if err := json.Unmarshal([]byte(`{"enabled":true,"mode":"auto","perf_buffer_pages":64}`), &p); err != nil {
+		t.Fatal(err)
+	}
+	if p.Events != (Events{Sample: 1}) || !p.Enabled || p.PerfBufferPages != 64 {
+		t.Errorf("old probes read as %+v", p)
 	}
 }
 
@@ -202,6 +257,7 @@ func TestTotalDuration(t *testing.T) {
 		{"steps thrice", Scenario{Repeat: 3, Warmup: Duration(5 * time.Second), Load: Load{Steps: steps}}, 105 * time.Second},
 		{"no warm-up", Scenario{Repeat: 2, Load: Load{Steps: steps}}, 60 * time.Second},
 		{"repeat unset counts once", Scenario{Load: Load{Steps: steps}}, 30 * time.Second},
+		{"overhead runs each step twice", Scenario{Repeat: 1, Warmup: Duration(5 * time.Second), Load: Load{Steps: steps}, Probes: Probes{Overhead: true}}, 65 * time.Second},
 		{"search counts one step", Scenario{Repeat: 2, Warmup: Duration(time.Second), Load: Load{Search: &Search{StepDuration: Duration(10 * time.Second)}}}, 22 * time.Second},
 	}
 	for _, tt := range tests {

@@ -107,6 +107,7 @@ func (v *validator) scenario(s *Scenario) {
 	v.load(&s.Load)
 	v.resources(&s.Resources)
 	v.probes(&s.Probes)
+	v.overhead(s)
 }
 
 func (v *validator) load(l *Load) {
@@ -237,6 +238,35 @@ func (v *validator) probes(p *Probes) {
 	}
 	if n := p.PerfBufferPages; n < 1 || n&(n-1) != 0 {
 		v.add("probes.perf_buffer_pages", "must be a power of two such as 8, 64 or 256, got %d", n)
+	}
+	v.events(p.Events)
+}
+
+// overhead checks probes.overhead against the rest of the scenario.
+func (v *validator) overhead(s *Scenario) {
+	if !s.Probes.Overhead {
+		return
+	}
+	if !s.Probes.Enabled {
+		v.add("probes.overhead", "needs probes.enabled: true (it compares steps with the probes attached and detached)")
+	}
+	if s.Load.Search != nil {
+		v.add("probes.overhead", "needs load.steps: a search's next rate depends on each measurement, so it cannot be run twice")
+	}
+}
+
+// events checks probes.events. In a file, the mapping form is only for a
+// sample: {sample: 1} is spelt all.
+func (v *validator) events(e Events) {
+	const path = "probes.events.sample"
+	mapping := v.pos != nil && v.pos["probes.events"] != nil && v.pos["probes.events"].Kind == yaml.MappingNode
+	switch {
+	case mapping && v.absent(path):
+		v.add("probes.events", "a mapping needs sample: N, one event in N per CPU (%s)", eventsHint)
+	case mapping && e.Sample == 1:
+		v.add(path, "sample 1 sends every event: write events: all")
+	case e.Sample < 0 || e.Sample > MaxSample || mapping && e.Sample < 2:
+		v.add(path, "sample rate must be from 2 to %d, got %d", MaxSample, e.Sample)
 	}
 }
 

@@ -89,6 +89,8 @@ func TestValidate(t *testing.T) {
 		{"probe mode", func(s *Scenario) { s.Probes.Mode = "" }, []string{`probes.mode: unknown probe mode ""; allowed: auto, kprobe, fentry, tracepoint`}},
 		{"pages", func(s *Scenario) { s.Probes.PerfBufferPages = 96 }, []string{"probes.perf_buffer_pages: must be a power of two such as 8, 64 or 256, got 96"}},
 		{"negative pages", func(s *Scenario) { s.Probes.PerfBufferPages = -64 }, []string{"probes.perf_buffer_pages: must be a power of two"}},
+		{"negative sample", func(s *Scenario) { s.Probes.Events.Sample = -2 }, []string{"probes.events.sample: sample rate must be from 2 to 1048576, got -2"}},
+		{"sample too sparse", func(s *Scenario) { s.Probes.Events.Sample = MaxSample + 1 }, []string{"probes.events.sample: sample rate must be from 2 to 1048576, got 1048577"}},
 		{"file named", func(s *Scenario) { s.File, s.Repeat = "x.yaml", 0 }, []string{"x.yaml: repeat: must be at least 1, got 0"}},
 	}
 	for _, tt := range tests {

@@ -43,6 +43,10 @@ type ProbeSetup struct {
 	Mode     string        `json:"mode,omitempty"` // empty when no mode attached
 	Attempts []bpf.Attempt `json:"attempts"`
 	Error    string        `json:"error,omitempty"` // why the run has no probe counts
+	// ReaderCPUs is the cpuset the perf buffer's reader thread is pinned
+	// to (the load generator's); ReaderPinError why it is not.
+	ReaderCPUs     string `json:"reader_cpus,omitempty"`
+	ReaderPinError string `json:"reader_pin_error,omitempty"`
 }
 
 // Host describes the machine, so that readers can tell whether two results
@@ -109,7 +113,8 @@ type Run struct {
 type Step struct {
 	loadgen.StepResult
 	Resources *Resources  `json:"resources,omitempty"`
-	Probes    *bpf.Counts `json:"probes,omitempty"` // the proxy's accepts and connects during the step
+	Probes    *StepProbes `json:"probes,omitempty"`   // the proxy's accepts and connects during the step, and their check
+	Overhead  *Overhead   `json:"overhead,omitempty"` // probes.overhead: the step's twin with the probes detached
 }
 
 // Resources the proxy and the load generator used during one step.

@@ -255,12 +255,69 @@ func (w *row) warmup() error {
 // steps measures the scenario's steps in order.
 func (w *row) steps() error {
 	for i, s := range w.r.sc.Load.Steps {
-		_, err := w.measure(s.Rate, s.Duration.D())
+		var err error
+		if w.r.sc.Probes.Overhead && w.probed() {
+			err = w.measureTwins(i, s.Rate, s.Duration.D())
+		} else {
+			_, err = w.measure(s.Rate, s.Duration.D())
+		}
 		if err := w.cut(err, fmt.Sprintf("step %d", i+1)); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// measureTwins measures step i with the probes attached and again with
+// them detached. Which runs first alternates by step and repetition, so
+// that a drift of the machine, or the proxy warming up over the step,
+// does not always favour the same half.
+func (w *row) measureTwins(i, rate int, d time.Duration) error {
+	offFirst := (i+w.rep)%2 == 0
+	var off OffStep
+	var err error
+	if offFirst {
+		if off, err = w.measureDetached(i, rate, d); err != nil {
+			return err
+		}
+	}
+	st, err := w.measure(rate, d)
+	if err != nil {
+		return err
+	}
+	if !offFirst {
+		if off, err = w.measureDetached(i, rate, d); err != nil {
+			return err
+		}
+	}
+	st.Overhead = overheadOf(st, off, offFirst)
+	return nil
+}
+
+// measureDetached runs step i once more with the probes' programs
+// detached, so nothing runs in the proxy on its accepts and connects.
+func (w *row) measureDetached(i, rate int, d time.Duration) (OffStep, error) {
+	p := w.r.probes
+	if err := p.SetAttached(false); err != nil {
+		return OffStep{}, err
+	}
+	defer func() {
+		if err := p.SetAttached(true); err != nil {
+			w.event(Event{Kind: EventInfo, Message: "re-attaching the probes: " + err.Error()})
+		}
+	}()
+	w.event(Event{Kind: EventInfo, Message: fmt.Sprintf("%s step %d at %d/s for %s with the probes detached", w.proxy.Name, i+1, rate, d)})
+	before, beforeErr := w.px.Usage()
+	res, err := w.gen.Attack(w.sctx, loadgen.Step{Rate: rate, Duration: d}, nil)
+	if err != nil {
+		return OffStep{}, fmt.Errorf("with the probes detached: %w", err)
+	}
+	off := OffStep{Throughput: res.Throughput, AchievedRate: res.AchievedRate, Requests: res.Requests, Success: res.Success, LoadgenSaturated: res.LoadgenSaturated}
+	if after, err := w.px.Usage(); err == nil && beforeErr == nil {
+		cpu := math.Round((after.CPUSeconds-before.CPUSeconds)*clockTicks) / clockTicks
+		off.ProxyCPUSeconds = &cpu
+	}
+	return off, nil
 }
 
 // search looks for the highest rate meeting the scenario's objective; every
@@ -304,7 +361,7 @@ func (w *row) measure(rate int, d time.Duration) (*Step, error) {
 	if raw != nil {
 		ls.Raw = raw // only when set: a nil *os.File would be a non-nil writer
 	}
-	before := w.read()
+	before := w.read(w.sctx)
 	res, err := w.gen.Attack(w.sctx, ls, func(p loadgen.Progress) {
 		w.event(Event{Kind: EventProgress, Step: i, Rate: rate, Duration: d, Progress: p})
 	})
@@ -317,7 +374,7 @@ func (w *row) measure(rate int, d time.Duration) (*Step, error) {
 		return nil, err
 	}
 	st := &Step{StepResult: *res}
-	st.Resources, st.Probes = w.since(before)
+	st.Resources, st.Probes = w.since(w.sctx, before, res)
 	w.run.Steps = append(w.run.Steps, st)
 	w.event(Event{Kind: EventStepDone, Step: i, Rate: rate, Duration: d, Result: st})
 	return st, err
@@ -329,14 +386,22 @@ type reading struct {
 	proxyOK  bool // the row has a proxy and its usage could be read
 	probes   bpf.Counts
 	probesOK bool
-	self     float64 // this process's CPU seconds: the load generator's
+	check    checkReading // only with probes on a proxy
+	self     float64      // this process's CPU seconds: the load generator's
 }
 
-func (w *row) read() reading {
+// probed reports whether the row's steps carry probe counts: probes
+// attached, and a proxy process for them to watch.
+func (w *row) probed() bool { return w.r.probes != nil && w.px != nil }
+
+func (w *row) read(ctx context.Context) reading {
 	var b reading
 	if w.px != nil {
 		u, err := w.px.Usage()
 		b.proxy, b.proxyOK = u, err == nil
+	}
+	if w.probed() {
+		b.check = w.readCheck(ctx)
 	}
 	c, err := w.r.snapshot()
 	b.probes, b.probesOK = c, err == nil
@@ -344,10 +409,19 @@ func (w *row) read() reading {
 	return b
 }
 
+// readCheck reads the counts the probes are checked against. It is read
+// before the probes at a step's start and after them at its end, so the
+// check's interval holds the probes' one.
+func (w *row) readCheck(ctx context.Context) checkReading {
+	c := checkReading{dials: w.gen.Dials()}
+	c.upstream, c.upErr = readUpstreamStats(ctx, w.r.upstream.Addr())
+	return c
+}
+
 // since is what the step used: the load generator's CPU time, and the
 // proxy's CPU time, peak memory and probe counts when the row has a proxy
 // whose figures could be read.
-func (w *row) since(b reading) (*Resources, *bpf.Counts) {
+func (w *row) since(ctx context.Context, b reading, lg *loadgen.StepResult) (*Resources, *StepProbes) {
 	// Rounded to the 10 ms tick /proc counts in, so no false digits.
 	round := func(s float64) float64 { return math.Round(s*clockTicks) / clockTicks }
 	res := &Resources{NoProxy: true, LoadgenCPUSeconds: round(selfCPUSeconds() - b.self)}
@@ -358,13 +432,14 @@ func (w *row) since(b reading) (*Resources, *bpf.Counts) {
 			res.ProxyPeakRSSBytes = after.PeakRSSBytes
 		}
 	}
-	if !b.probesOK || w.r.probes == nil || w.px == nil {
+	if !b.probesOK || !w.probed() {
 		return res, nil
 	}
 	after, err := w.r.snapshot()
 	if err != nil {
 		return res, nil
 	}
-	d := after.Sub(b.probes)
-	return res, &d
+	sp := &StepProbes{Counts: after.Sub(b.probes)}
+	sp.Check = connectionCheck(b.check, w.readCheck(ctx), lg, w.r.sc.Load.Connections)
+	return res, sp
 }

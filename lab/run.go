@@ -182,17 +182,32 @@ func (r *runner) attachProbes() *ProbeSetup {
 	if !r.sc.Probes.Enabled {
 		return nil
 	}
-	p, err := bpf.Attach(bpf.Options{Mode: r.sc.Probes.Mode, PerfBufferPages: r.sc.Probes.PerfBufferPages})
+	// The reader runs on the load generator's CPUs: there it competes with
+	// the load generator, whose CPU time it is counted in, rather than with
+	// the proxy being measured.
+	readerCPUs, err := ParseCPUSet(r.placement.LoadgenCPUs)
+	if err != nil {
+		return &ProbeSetup{Attempts: []bpf.Attempt{}, Error: "reader CPUs: " + err.Error()}
+	}
+	p, err := bpf.Attach(bpf.Options{
+		Mode: r.sc.Probes.Mode, PerfBufferPages: r.sc.Probes.PerfBufferPages,
+		Events: bpf.EventsSample(uint32(r.sc.Probes.Events.Sample)), ReaderCPUs: readerCPUs,
+	})
 	if err != nil {
 		r.info("eBPF probes unavailable, measuring without them: " + err.Error())
 		return &ProbeSetup{Attempts: []bpf.Attempt{}, Error: err.Error()}
 	}
 	r.probes = p
-	r.info(fmt.Sprintf("eBPF probes attached in %s mode", p.Mode()))
+	r.info(fmt.Sprintf("eBPF probes attached in %s mode, perf buffer events: %s", p.Mode(), p.Events()))
 	for _, a := range p.Attempts() {
 		r.info(fmt.Sprintf("  (%s mode unavailable: %s)", a.Mode, a.Error))
 	}
-	return &ProbeSetup{Mode: p.Mode(), Attempts: append([]bpf.Attempt{}, p.Attempts()...)}
+	setup := &ProbeSetup{Mode: p.Mode(), Attempts: append([]bpf.Attempt{}, p.Attempts()...), ReaderCPUs: r.placement.LoadgenCPUs}
+	if _, err := p.ReaderPin(); err != nil {
+		setup.ReaderCPUs, setup.ReaderPinError = "", err.Error()
+		r.info("  (" + err.Error() + ")")
+	}
+	return setup
 }
 
 // newResults is the results file before the first row is measured.

@@ -197,7 +197,8 @@ var Metrics = []Metric{
 		return float64(s.Resources.ProxyPeakRSSBytes), true
 	}, func(s *StepSummary) *Stat { return &s.PeakRSSBytes }},
 	{"probe_loss_ratio", "perf loss ratio", "ratio", false, true, false, func(s *Step) (float64, bool) {
-		if s.Probes == nil {
+		if s.Probes == nil || s.Probes.SampleEvery == 0 {
+			// Nothing was sent, so there is no ratio to give.
 			return 0, false
 		}
 		return s.Probes.LossRatio, true

@@ -8,7 +8,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/proxylab/proxylab/bpf"
 	"github.com/proxylab/proxylab/lab"
 	"github.com/proxylab/proxylab/stats"
 )
@@ -315,54 +314,6 @@ func writeSizes(w writer, f *File) {
 
 func bytesBoth(n int64) string {
 	return fmt.Sprintf("%s (%d B)", lab.FormatValue(float64(n), "bytes"), n)
-}
-
-func writeProbes(w writer, f *File) {
-	if f.Probes == nil {
-		return
-	}
-	w("## eBPF counts and perf-buffer loss\n\n")
-	if f.Probes.Mode == "" {
-		w("No counts: the probes did not attach (%s).\n\n", oneLine(f.Probes.Error))
-		return
-	}
-	w("Probes attached in **%s** mode", f.Probes.Mode)
-	if len(f.Probes.Attempts) > 0 {
-		var why []string
-		for _, a := range f.Probes.Attempts {
-			why = append(why, fmt.Sprintf("%s: %s", a.Mode, oneLine(a.Error)))
-		}
-		w(" (earlier modes failed: %s)", strings.Join(why, "; "))
-	}
-	w(". Counted per proxy process. Each column is its own median across runs, so the columns of a row need not add up.\n\n")
-	w("| proxy | step | accepts | connects | events attempted | received | failed | lost samples | loss ratio |\n|---|---|--:|--:|--:|--:|--:|--:|--:|\n")
-	for _, p := range f.Proxies {
-		for i := range p.Summary {
-			s := &p.Summary[i]
-			steps := lab.StepsAt(p.Runs, s.Step-1)
-			col := func(get func(c *bpf.Counts) uint64) string {
-				var v []float64
-				for _, st := range steps {
-					if st.Probes != nil {
-						v = append(v, float64(get(st.Probes)))
-					}
-				}
-				if len(v) == 0 {
-					return "-"
-				}
-				return fmt.Sprintf("%.0f", stats.Median(v))
-			}
-			w("| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", proxyLabel(p), stepLabel(s),
-				col(func(c *bpf.Counts) uint64 { return c.Accepts }),
-				col(func(c *bpf.Counts) uint64 { return c.Connects }),
-				col(func(c *bpf.Counts) uint64 { return c.Attempted }),
-				col(func(c *bpf.Counts) uint64 { return c.Received }),
-				col(func(c *bpf.Counts) uint64 { return c.Failed }),
-				col(func(c *bpf.Counts) uint64 { return c.LostSamples }),
-				lossCell(s.ProbeLossRatio))
-		}
-	}
-	w("\nAccepts: connections the proxy accepted from the load generator; connects: IPv4 connections it opened to the upstream. Over keep-alive, both stay near zero once the pools are warm. Loss ratio = failed / attempted perf-buffer outputs.\n\n")
 }
 
 func lossCell(s lab.Stat) string {

@@ -34,10 +34,12 @@ func Notes(f *File) []Note {
 	var out []Note
 	for _, p := range f.Proxies {
 		out = append(out, proxyNotes(p)...)
+		out = append(out, probeNotes(p)...)
 	}
 	if f.Probes != nil && f.Probes.Error != "" {
 		out = append(out, Note{Text: "no eBPF probe counts: " + f.Probes.Error})
 	}
+	out = append(out, probeRunNotes(f)...)
 	if f.Source != nil && f.Source.Dirty {
 		out = append(out, Note{Text: fmt.Sprintf("the lab checkout had uncommitted changes: the code measured may differ from commit %s", short(f.Source.Commit))})
 	}

@@ -28,7 +28,10 @@ func fixture(name string) string {
 // mid-step; scenarios/max.yaml, a search with both baselines in which the
 // load generator fell short). "baselines" is derived from the three-
 // repetition run to give fixed steps baseline rows and a saturated step, so
-// it is not checked against the schema.
+// it is not checked against the schema. "probes" is derived from the
+// three-repetition run to hold every probe field (a sample of events, the
+// connection check, a mismatch with kernel misses, perf-buffer loss, an
+// unreadable upstream count); lab's tests check it against the schema.
 var fixtures = []struct {
 	name     string
 	produced bool
@@ -40,6 +43,7 @@ var fixtures = []struct {
 	{"interrupted", true},
 	{"baselines", false},
 	{"search", true},
+	{"probes", false},
 }
 
 func golden(t *testing.T, name, got string) {
@@ -209,7 +213,7 @@ func render(t *testing.T, r Reporter) string {
 // The terminal table of each fixture, including an incomplete run's, which
 // must say so.
 func TestTableGolden(t *testing.T) {
-	for _, name := range []string{"complete", "failed", "interrupted", "repeat3", "search"} {
+	for _, name := range []string{"complete", "failed", "interrupted", "repeat3", "search", "probes"} {
 		t.Run(name, func(t *testing.T) {
 			f, err := Load(fixture(name))
 			if err != nil {

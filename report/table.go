@@ -86,8 +86,11 @@ func writeTableInfo(w writer, f *File) {
 			for _, run := range p.Runs {
 				for i, st := range run.Steps {
 					if c := st.Probes; c != nil {
-						add("  %s repetition %d step %d: %d accepts, %d connects; perf buffer: %d of %d events delivered, %d failed, %d lost (loss ratio %.4f)",
-							p.Name, run.Repetition, i+1, c.Accepts, c.Connects, c.Received, c.Attempted, c.Failed, c.LostSamples, c.LossRatio)
+						add("  %s repetition %d step %d: %s; perf buffer (events %s): %d of %d records delivered, %d failed, %d lost (loss ratio %.4f); kernel misses %s; reader CPU %s",
+							p.Name, run.Repetition, i+1, countsAndCheck(c), c.Events, c.Received, c.Attempted, c.Failed, c.LostSamples, c.LossRatio, missesText(c), readerText(c))
+					}
+					if st.Overhead != nil {
+						add("  %s repetition %d step %d: %s", p.Name, run.Repetition, i+1, overheadText(st))
 					}
 				}
 			}
@@ -137,4 +140,34 @@ func intervalLegend(minN int) string {
 	}
 	return fmt.Sprintf("median ±half-width of its %.0f%% bootstrap interval (%d resamples, seed %d) over n repetitions; with n = 3 that interval is the full range of the runs",
 		100*stats.Level, stats.Resamples, stats.Seed)
+}
+
+// countsAndCheck is a step's accepts and connects, each with the count at
+// the other end of the connections when there is one.
+func countsAndCheck(c *lab.StepProbes) string {
+	accepts, connects := fmt.Sprintf("%d accepts", c.Accepts), fmt.Sprintf("%d connects", c.Connects)
+	if k := c.Check; k != nil {
+		accepts += fmt.Sprintf(" (load generator opened %d)", k.LoadgenConnections)
+		if k.UpstreamConnections != nil {
+			connects += fmt.Sprintf(" (upstream accepted %d)", *k.UpstreamConnections)
+		}
+	}
+	return accepts + ", " + connects
+}
+
+// readerText is the reader thread's CPU time, "-" where the file predates it.
+func readerText(c *lab.StepProbes) string {
+	if c.Predates() {
+		return "-"
+	}
+	return fmt.Sprintf("%.3fs", c.ReaderCPUSeconds)
+}
+
+// missesText is the kernel's miss count, or "unknown" where it keeps none.
+func missesText(c *lab.StepProbes) string {
+	n, known := c.Missed()
+	if !known {
+		return "unknown"
+	}
+	return fmt.Sprint(n)
 }

@@ -556,6 +556,27 @@ func TestCompareCountsWithProbes(t *testing.T) {
 	if c.Attempted != c.Received+c.Failed {
 		t.Errorf("perf buffer does not add up: attempted %d, received %d, failed %d", c.Attempted, c.Received, c.Failed)
 	}
+	t.Logf("step probes %+v, check %+v", c.Counts, c.Check)
+	// The scenario samples one event in four: some records, not all.
+	if c.Events != "sample" || c.SampleEvery != 4 || c.Attempted == 0 || c.Attempted > (c.Accepts+c.Connects)/2 {
+		t.Errorf("events %q every %d: %d records for %d events", c.Events, c.SampleEvery, c.Attempted, c.Accepts+c.Connects)
+	}
+	// The independent count: the load generator's dials and the upstream's
+	// accepts agree with the probes'.
+	if k := c.Check; k == nil || k.UpstreamError != "" || k.UpstreamConnections == nil {
+		t.Errorf("no connection check, or no upstream count: %+v", k)
+	} else if c.AcceptsOff() != 0 || c.ConnectsOff() != 0 {
+		t.Errorf("probes %d accepts %d connects; load generator %d, upstream %d (tolerance %d)",
+			c.Accepts, c.Connects, k.LoadgenConnections, *k.UpstreamConnections, k.Tolerance)
+	}
+	if o := st.Overhead; o == nil || o.Off.Requests == 0 || o.ThroughputRatio == nil || o.CPUPerRequestRatio == nil {
+		t.Errorf("no twin with the probes detached, or no ratios: %+v", o)
+	} else {
+		t.Logf("overhead: %+v, throughput ratio %.3f, CPU per request ratio %.3f", o.Off, *o.ThroughputRatio, *o.CPUPerRequestRatio)
+	}
+	if res.Probes.ReaderCPUs != res.Placement.LoadgenCPUs || res.Probes.ReaderPinError != "" {
+		t.Errorf("reader pinned to %q (%s), load generator on %q", res.Probes.ReaderCPUs, res.Probes.ReaderPinError, res.Placement.LoadgenCPUs)
+	}
 	if !strings.Contains(out, "eBPF probes ("+res.Probes.Mode+" mode)") {
 		t.Errorf("table does not report the probes:\n%s", out)
 	}
@@ -582,7 +603,41 @@ func TestProbesCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	cmd := proxylab(context.Background(), "probes", "--pid", strconv.Itoa(os.Getpid()), "--for", "3s")
+	const n = 7
+	for _, tc := range []struct {
+		args []string
+		// sent: records through the perf buffer for n accepts and n connects.
+		events string
+		sent   uint64
+	}{
+		{nil, "all", 2 * n},
+		{[]string{"--events", "none", "--reader-cpus", "0"}, "none", 0},
+	} {
+		t.Run(tc.events, func(t *testing.T) {
+			c, raw := probePid(t, ln, n, tc.args...)
+			if c.Accepts != n || c.Connects != n || c.Attempted != c.Received+c.Failed {
+				t.Errorf("counts %+v: want exactly %d accepts and connects, and attempted == received + failed", c, n)
+			}
+			if c.Events != tc.events || c.Attempted != tc.sent {
+				t.Errorf("events %q, %d records attempted; want %q and %d", c.Events, c.Attempted, tc.events, tc.sent)
+			}
+			for _, field := range []string{`"sample_every"`, `"reader_cpu_seconds"`} {
+				if !strings.Contains(raw, field) {
+					t.Errorf("output lacks %s:\n%s", field, raw)
+				}
+			}
+			if _, known := c.Missed(); !known && !strings.Contains(c.MissesUnknown, "kernel") {
+				t.Errorf("miss counts unknown without a reason naming the kernel: %q", c.MissesUnknown)
+			}
+		})
+	}
+}
+
+// probePid runs probes --pid on this test process while it makes n
+// connections to ln and accepts them, and returns what it printed.
+func probePid(t *testing.T, ln net.Listener, n int, args ...string) (bpf.Counts, string) {
+	t.Helper()
+	cmd := proxylab(context.Background(), append([]string{"probes", "--pid", strconv.Itoa(os.Getpid()), "--for", "3s"}, args...)...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -596,7 +651,6 @@ func TestProbesCommand(t *testing.T) {
 	if line, err := bufio.NewReader(stderr).ReadString('\n'); err != nil || !strings.Contains(line, "watching process") {
 		t.Fatalf("probes did not start watching: %q %v", line, err)
 	}
-	const n = 7
 	for range n {
 		c, err := net.Dial("tcp", ln.Addr().String())
 		if err != nil {
@@ -616,7 +670,5 @@ func TestProbesCommand(t *testing.T) {
 	if err := json.Unmarshal(stdout.Bytes(), &c); err != nil {
 		t.Fatalf("probes --pid printed %q: %v", stdout.String(), err)
 	}
-	if c.Accepts != n || c.Attempted != c.Received+c.Failed {
-		t.Errorf("counts %+v: want exactly %d accepts and attempted == received + failed", c, n)
-	}
+	return c, stdout.String()
 }

@@ -9,14 +9,17 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/proxylab/proxylab/bpf"
+	"github.com/proxylab/proxylab/lab"
 )
 
 func newProbes() *cobra.Command {
 	var (
-		pid   int
-		dur   time.Duration
-		mode  string
-		pages int
+		pid    int
+		dur    time.Duration
+		mode   string
+		pages  int
+		events string
+		cpus   string
 	)
 	cmd := &cobra.Command{
 		Use:   "probes",
@@ -26,9 +29,12 @@ says which work on this host and why the others do not: the first check to
 make when results carry no probe counts.
 
 With --pid, it attaches in --mode (auto: the first that works), watches that
-process for --for (or until Ctrl-C), and prints its accepts, IPv4 connects
-and the perf buffer's delivery as JSON. Needs root.`,
-		Example: "  proxylab probes\n  proxylab probes --pid 1234 --for 10s",
+process for --for (or until Ctrl-C), and prints as JSON its accepts and IPv4
+connects (exact in-kernel counts), the perf buffer's delivery of the events
+--events sends (all, none, or N: one in N per CPU), the kernel's miss counts
+and the reader thread's CPU time. --reader-cpus pins the reader thread.
+Needs root.`,
+		Example: "  proxylab probes\n  proxylab probes --pid 1234 --for 10s\n  proxylab probes --pid 1234 --events 64 --reader-cpus 0",
 		RunE: func(cmd *cobra.Command, args []string) error {
 			out := cmd.OutOrStdout()
 			if pid == 0 {
@@ -51,15 +57,28 @@ and the perf buffer's delivery as JSON. Needs root.`,
 				}
 				return nil
 			}
-			p, err := bpf.Attach(bpf.Options{Mode: mode, PerfBufferPages: pages})
+			ev, err := bpf.ParseEvents(events)
+			if err != nil {
+				return err
+			}
+			var readerCPUs []int
+			if cpus != "" {
+				if readerCPUs, err = lab.ParseCPUSet(cpus); err != nil {
+					return fmt.Errorf("--reader-cpus: %w", err)
+				}
+			}
+			p, err := bpf.Attach(bpf.Options{Mode: mode, PerfBufferPages: pages, Events: ev, ReaderCPUs: readerCPUs})
 			if err != nil {
 				return err
 			}
 			defer p.Close()
+			if _, err := p.ReaderPin(); err != nil {
+				return err
+			}
 			if err := p.Watch(uint32(pid)); err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.ErrOrStderr(), "watching process %d in %s mode for %s\n", pid, p.Mode(), dur)
+			fmt.Fprintf(cmd.ErrOrStderr(), "watching process %d in %s mode for %s (perf buffer events: %s)\n", pid, p.Mode(), dur, p.Events())
 			select {
 			case <-time.After(dur):
 			case <-cmd.Context().Done():
@@ -77,5 +96,9 @@ and the perf buffer's delivery as JSON. Needs root.`,
 	cmd.Flags().DurationVar(&dur, "for", 10*time.Second, "how long to watch")
 	cmd.Flags().StringVar(&mode, "mode", bpf.ModeAuto, "attach mode: auto, kprobe, fentry or tracepoint")
 	cmd.Flags().IntVar(&pages, "perf-buffer-pages", bpf.DefaultPerfBufferPages, "perf buffer pages per CPU")
+	// All by default: the command is a check of the whole path, delivery
+	// included, not a measurement whose observer effect matters.
+	cmd.Flags().StringVar(&events, "events", "all", "events sent through the perf buffer: all, none, or N (one in N per CPU)")
+	cmd.Flags().StringVar(&cpus, "reader-cpus", "", "cpuset to pin the perf buffer's reader thread to (default: not pinned)")
 	return cmd
 }

@@ -9,7 +9,7 @@ LDFLAGS := -X main.version=$(VERSION)
 PROXYLAB := bin/proxylab
 SCENARIO ?= scenarios/default.yaml
 
-.PHONY: all setup setup-test proxylab compare report smoke build conformance test vet fmt-check rust-check zig-check bpf bench bench-loadgen bench-proxies cleanup clean
+.PHONY: all setup setup-test proxylab compare report smoke build conformance test test-kernels vet fmt-check rust-check zig-check bpf bench bench-loadgen bench-proxies cleanup clean
 
 all: proxylab
 
@@ -50,10 +50,16 @@ conformance: proxylab
 
 ## test: static checks, unit tests and the integration tests against a real Docker engine
 ## (-p 1: the integration tests share the fixed ports of DESIGN.md)
-test: setup-test vet fmt-check rust-check zig-check
+test: setup-test vet fmt-check rust-check zig-check test-kernels
 	@# Containers a killed earlier run left behind would make compare refuse to start.
 	@$(GO) run ./cmd/proxylab cleanup
 	PROXYLAB_REQUIRE_DOCKER=1 $(GO) test -p 1 -count=1 -timeout 20m ./...
+
+## test-kernels: the eBPF probes on Debian's 6.1 and 6.12 kernels booted in qemu: every attach
+## mode must attach and count exactly, in the bpf tests and end to end through go-proxy
+## (about a minute; the kernels are downloaded once into .cache/kernels/)
+test-kernels:
+	@scripts/test-kernels.sh
 
 vet:
 	$(GO) vet ./...

@@ -15,6 +15,9 @@ type config struct {
 	upstreamTimeout time.Duration
 	maxHeaderBytes  int
 	maxBodyBytes    int
+	// clientWriteProgress is the contract's fixed 30 s, never read from
+	// the environment; a field only so that tests can shorten it.
+	clientWriteProgress time.Duration
 	// measureSkipResplit (PROXYLAB_MEASURE_SKIP_RESPLIT=1) exists only to
 	// measure what the proxy's own head handling costs: it forwards the
 	// request head as fasthttp kept it and relays the response head as
@@ -35,11 +38,12 @@ const (
 
 func defaultConfig() config {
 	return config{
-		listenAddr:      "127.0.0.1:8080",
-		upstreamAddr:    "127.0.0.1:9000",
-		upstreamTimeout: 5 * time.Second,
-		maxHeaderBytes:  16384,
-		maxBodyBytes:    16777216,
+		listenAddr:          "127.0.0.1:8080",
+		upstreamAddr:        "127.0.0.1:9000",
+		upstreamTimeout:     5 * time.Second,
+		maxHeaderBytes:      16384,
+		maxBodyBytes:        16777216,
+		clientWriteProgress: clientWriteProgress,
 	}
 }
 

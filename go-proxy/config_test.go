@@ -20,7 +20,8 @@ func TestLoadConfig(t *testing.T) {
 			"UPSTREAM_TIMEOUT_MS": "250", "MAX_HEADER_BYTES": "8192", "MAX_BODY_BYTES": "1",
 		}, func(c *config) {
 			*c = config{listenAddr: "0.0.0.0:8081", upstreamAddr: "[::1]:9001", workers: 3,
-				upstreamTimeout: 250 * time.Millisecond, maxHeaderBytes: 8192, maxBodyBytes: 1}
+				upstreamTimeout: 250 * time.Millisecond, maxHeaderBytes: 8192, maxBodyBytes: 1,
+				clientWriteProgress: 30 * time.Second}
 		}, ""},
 		{"listen without port", map[string]string{"LISTEN_ADDR": "localhost"}, nil, "LISTEN_ADDR"},
 		{"listen port not a number", map[string]string{"LISTEN_ADDR": ":http"}, nil, "LISTEN_ADDR"},

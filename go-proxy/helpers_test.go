@@ -122,6 +122,12 @@ func startProxy(t *testing.T, upstream string, adjust func(*config)) string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return serveOn(t, ln, cfg)
+}
+
+// serveOn runs the proxy in-process on ln until the test ends.
+func serveOn(t *testing.T, ln net.Listener, cfg config) string {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- serve(ctx, ln, cfg) }()

@@ -105,8 +105,12 @@ func serve(ctx context.Context, ln net.Listener, cfg config) error {
 	srv := newServer(cfg, p)
 	p.srv = srv
 
+	// Every write to a client, fasthttp's and the proxy's own on taken
+	// connections, runs under the write progress deadline of the wrapper
+	// each accepted connection gets (see progressConn).
+	pln := progressListener{Listener: ln, limit: cfg.clientWriteProgress}
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
+	go func() { served <- srv.Serve(pln) }()
 
 	select {
 	case err := <-served:

@@ -244,6 +244,45 @@ impl Drop for Relay {
     }
 }
 
+/// The answer's body as hyper takes it: hyper drops it once it has
+/// encoded its end, which the gate needs to know (see `gate`).
+pub struct Answer {
+    body: ProxyBody,
+    shared: Arc<Shared>,
+}
+
+impl Answer {
+    pub fn new(body: ProxyBody, shared: Arc<Shared>) -> Answer {
+        Answer { body, shared }
+    }
+}
+
+impl Drop for Answer {
+    fn drop(&mut self) {
+        self.shared.answer_done();
+    }
+}
+
+impl Body for Answer {
+    type Data = Bytes;
+    type Error = RelayError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, RelayError>>> {
+        Pin::new(&mut self.get_mut().body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
+}
+
 impl Body for ProxyBody {
     type Data = Bytes;
     type Error = RelayError;

@@ -1,15 +1,20 @@
 //! The client connection as hyper's server reads and writes it.
 //!
 //! Every request head is held back until it is complete and has passed
-//! [`head::inspect`], which refuses what hyper would refuse with an answer
-//! of its own or accept while hiding it from the service (see the README);
-//! bodies are followed to their end so that the next head is found where
-//! hyper will look for it. A refused head never reaches hyper: a fixed
-//! stand-in request takes its place, the service recognises it by its
-//! position on the connection and answers with the refusal, and nothing
-//! after it is read. That keeps the answer to a refused request the proxy's
-//! own (status, text, `Connection: close`) and guarantees that no byte of
-//! it reaches the upstream.
+//! [`head::inspect`], a byte scan for what hyper's parse would hide from
+//! the service (see the README); bodies are followed to their end so that
+//! the next head is found where hyper will look for it. A head the gate
+//! refuses never reaches hyper: a fixed stand-in request takes its place,
+//! the service recognises it by its position on the connection and answers
+//! with the refusal, and nothing after it is read.
+//!
+//! A head hyper cannot parse is answered by hyper itself, with an empty
+//! 400 (or 414, 431). The gate hands hyper the next head only once every
+//! earlier answer has gone out, so when hyper writes while the head it was
+//! given has not reached the service, what it writes is that answer: the
+//! gate writes the proxy's own refusal in its place. Either way the answer
+//! to a refused request is the proxy's own (status, text, `Connection:
+//! close`) and no byte of it reaches the upstream.
 //!
 //! The gate also keeps the head, idle and body-progress deadlines, and
 //! writes the interim (1xx) heads the service hands it, in order: only
@@ -63,6 +68,9 @@ pub struct Shared {
     body_refusal: AtomicU8,
     /// Requests the service has been called for.
     calls: AtomicU64,
+    /// Answers hyper has taken whole from the service (their bodies
+    /// dropped, which hyper does once it has encoded their end).
+    answered: AtomicU64,
     /// The latest valid head asked for `OPTIONS *` upstream.
     star: AtomicBool,
     /// The service refused a request: drain the input before closing.
@@ -107,6 +115,11 @@ impl Shared {
     /// Why the body of the request in flight stopped, if it was refused.
     pub fn body_refusal(&self) -> Option<Reject> {
         Reject::from_u8(self.body_refusal.load(Relaxed))
+    }
+
+    /// hyper has encoded the whole of one answer.
+    pub fn answer_done(&self) {
+        self.answered.fetch_add(1, Relaxed);
     }
 
     /// The service answered with a refusal and the connection will close.
@@ -184,6 +197,16 @@ pub struct Gate {
     limits: Limits,
     shared: Arc<Shared>,
     refused: bool,
+    /// Whether everything hyper was given has been answered and flushed,
+    /// so that the next head may go to hyper (see the module comment).
+    out_clear: bool,
+    /// The stand-in has been counted as a head handed to hyper.
+    stand_in_counted: bool,
+    /// hyper's read, waiting for `out_clear`.
+    reader: Option<Waker>,
+    /// The proxy's refusal written in place of hyper's own answer, and how
+    /// much of it has gone out.
+    own: Option<(Vec<u8>, usize)>,
     linger: Option<(Pin<Box<Sleep>>, u64)>,
     /// When the head being received started (accept for the first one).
     head_since: Option<Instant>,
@@ -208,6 +231,10 @@ impl Gate {
             limits,
             shared,
             refused: false,
+            out_clear: true,
+            stand_in_counted: false,
+            reader: None,
+            own: None,
             linger: None,
             head_since: Some(now),
             waiting_since: None,
@@ -217,10 +244,7 @@ impl Gate {
     }
 
     fn refuse_head(&mut self, why: Reject) {
-        let n = self.shared.heads.load(Relaxed) + 1;
-        self.shared.heads.store(n, Relaxed);
         self.shared.head_refusal.store(why as u8, Relaxed);
-        self.shared.refused_head.store(n, Relaxed);
         self.stand_in = STAND_IN;
         self.framing = Framing::Closed;
         self.refused = true;
@@ -251,8 +275,7 @@ impl Gate {
                 match head::inspect(data, &mut self.scanned, self.limits) {
                     Verdict::Incomplete => false,
                     Verdict::Valid { len, body, star } => {
-                        let n = self.shared.heads.load(Relaxed) + 1;
-                        self.shared.heads.store(n, Relaxed);
+                        self.count_head();
                         self.shared.body_refusal.store(0, Relaxed);
                         self.shared.star.store(star, Relaxed);
                         self.ready = len;
@@ -377,6 +400,75 @@ impl Gate {
         }
     }
 
+    /// Counts a head handed to hyper; the next waits until this one's
+    /// answer has gone out.
+    fn count_head(&mut self) -> u64 {
+        let n = self.shared.heads.load(Relaxed) + 1;
+        self.shared.heads.store(n, Relaxed);
+        self.out_clear = false;
+        n
+    }
+
+    /// Ready when the next head may go to hyper; otherwise hyper's read is
+    /// woken by the flush that makes it so.
+    fn poll_out_clear(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        if self.out_clear {
+            return Poll::Ready(());
+        }
+        match &self.reader {
+            Some(w) if w.will_wake(cx.waker()) => {}
+            _ => self.reader = Some(cx.waker().clone()),
+        }
+        Poll::Pending
+    }
+
+    /// Called when hyper has flushed its buffer: once every head handed
+    /// over has been answered whole, nothing of any answer is left in it.
+    fn note_flushed(&mut self) {
+        let s = &self.shared;
+        let calls = s.calls.load(Relaxed);
+        if !self.out_clear && s.answered.load(Relaxed) == calls && s.heads.load(Relaxed) == calls {
+            self.out_clear = true;
+            if let Some(w) = self.reader.take() {
+                w.wake();
+            }
+        }
+    }
+
+    /// Whether hyper is writing its own answer to a head it could not
+    /// parse: it was handed one that never reached the service, and all
+    /// earlier answers have gone out. The proxy's refusal replaces it.
+    fn intercept(&mut self, first: &[u8]) {
+        if self.own.is_some() {
+            return;
+        }
+        let s = &self.shared;
+        if s.heads.load(Relaxed) <= s.calls.load(Relaxed) {
+            return;
+        }
+        // hyper's answer starts `HTTP/1.1 NNN `.
+        let why = Reject::from_hyper_status(first.get(9..12).unwrap_or_default());
+        self.own = Some((refusal_bytes(why), 0));
+        self.refused = true;
+        self.framing = Framing::Closed;
+    }
+
+    /// Writes what is left of the proxy's own refusal; Ready when it is
+    /// out or there is none.
+    fn poll_own(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let Some((bytes, sent)) = self.own.as_mut() else {
+            return Poll::Ready(Ok(()));
+        };
+        while *sent < bytes.len() {
+            let n = ready!(Pin::new(&mut self.io).poll_write(cx, &bytes[*sent..]))?;
+            if n == 0 {
+                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+            }
+            *sent += n;
+        }
+        Poll::Ready(Ok(()))
+    }
+
     /// Writes the queued interim heads, once hyper holds nothing of an
     /// earlier answer; Ready when none is left to write.
     fn poll_interim(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -419,6 +511,12 @@ impl Read for Gate {
                 return Poll::Ready(Ok(()));
             }
             if !this.stand_in.is_empty() {
+                if !this.stand_in_counted {
+                    ready!(this.poll_out_clear(cx));
+                    let n = this.count_head();
+                    this.shared.refused_head.store(n, Relaxed);
+                    this.stand_in_counted = true;
+                }
                 let n = this.stand_in.len().min(out.remaining());
                 out.put_slice(&this.stand_in[..n]);
                 this.stand_in = &this.stand_in[n..];
@@ -430,6 +528,9 @@ impl Read for Gate {
             // the refusal.
             if let Framing::Closed = this.framing {
                 return Poll::Ready(Ok(()));
+            }
+            if matches!(this.framing, Framing::Head) && this.end > this.start {
+                ready!(this.poll_out_clear(cx));
             }
             if this.check() {
                 continue;
@@ -471,6 +572,11 @@ impl Write for Gate {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
+        this.intercept(buf);
+        if this.own.is_some() {
+            ready!(this.poll_own(cx))?;
+            return Poll::Ready(Ok(buf.len()));
+        }
         ready!(this.poll_interim(cx))?;
         Pin::new(&mut this.io).poll_write(cx, buf)
     }
@@ -481,6 +587,13 @@ impl Write for Gate {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
+        if let Some(first) = bufs.iter().find(|b| !b.is_empty()) {
+            this.intercept(first);
+        }
+        if this.own.is_some() {
+            ready!(this.poll_own(cx))?;
+            return Poll::Ready(Ok(bufs.iter().map(|b| b.len()).sum()));
+        }
         ready!(this.poll_interim(cx))?;
         Pin::new(&mut this.io).poll_write_vectored(cx, bufs)
     }
@@ -493,12 +606,15 @@ impl Write for Gate {
         let this = self.get_mut();
         // hyper flushes its own buffer to the gate before asking for this.
         this.shared.flushed.store(true, Relaxed);
+        this.note_flushed();
+        ready!(this.poll_own(cx))?;
         ready!(this.poll_interim(cx))?;
         Pin::new(&mut this.io).poll_flush(cx)
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
+        ready!(this.poll_own(cx))?;
         if !this.refused && !this.shared.refused.load(Relaxed) {
             return Pin::new(&mut this.io).poll_shutdown(cx);
         }
@@ -528,15 +644,34 @@ impl Write for Gate {
     }
 }
 
+/// The proxy's refusal as hyper would write the service's: a short text,
+/// and `Connection: close` since the stream is not trusted after it.
+fn refusal_bytes(why: Reject) -> Vec<u8> {
+    let text = why.text();
+    format!(
+        "HTTP/1.1 {} {}\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{text}",
+        why.status(),
+        why.reason(),
+        text.len(),
+    )
+    .into_bytes()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::io::Write as _;
     use tokio::net::TcpListener;
 
-    /// Feeds `input` through a gate the way hyper would read it and
-    /// returns everything the gate handed over.
-    async fn through_gate(input: &'static [u8], limits: Limits) -> (Vec<u8>, Arc<Shared>) {
+    type Call = (Option<Reject>, bool);
+
+    /// Feeds `input` through a gate the way hyper would read it, calling
+    /// the service for every head handed over and answering it at once,
+    /// and returns everything the gate handed over and the calls.
+    async fn through_gate(
+        input: &'static [u8],
+        limits: Limits,
+    ) -> (Vec<u8>, Vec<Call>, Arc<Shared>) {
         let ln = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = ln.local_addr().unwrap();
         let writer = std::thread::spawn(move || {
@@ -554,6 +689,7 @@ mod tests {
         let shared = Arc::new(Shared::default());
         let mut gate = Gate::new(server, limits, shared.clone());
         let mut out = Vec::new();
+        let mut calls = Vec::new();
         loop {
             let mut storage = [0u8; 5];
             let mut rb = hyper::rt::ReadBuf::new(&mut storage);
@@ -564,9 +700,20 @@ mod tests {
                 break;
             }
             out.extend_from_slice(rb.filled());
+            // hyper calls the service once it has a head's blank line; the
+            // messages here all end in one, so this is when it would.
+            if out.ends_with(b"\r\n\r\n") {
+                while shared.heads.load(Relaxed) > shared.calls.load(Relaxed) {
+                    calls.push(shared.next_call());
+                    shared.answer_done();
+                }
+                std::future::poll_fn(|cx| Pin::new(&mut gate).poll_flush(cx))
+                    .await
+                    .unwrap();
+            }
         }
         drop(writer.join().unwrap());
-        (out, shared)
+        (out, calls, shared)
     }
 
     const LIMITS: Limits = Limits {
@@ -584,19 +731,17 @@ mod tests {
             GET /c HTTP/1.1\r\nHost: h\r\n\r\n\
             GET /d HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n\
             GET /never HTTP/1.1\r\nHost: h\r\n\r\n";
-        let (out, shared) = through_gate(INPUT, LIMITS).await;
+        let (out, calls, _) = through_gate(INPUT, LIMITS).await;
         assert_eq!(out, [GOOD, STAND_IN].concat());
-        for _ in 0..3 {
-            assert_eq!(shared.next_call().0, None);
-        }
-        assert_eq!(shared.next_call().0, Some(Reject::AmbiguousFraming));
+        let refusals: Vec<_> = calls.iter().map(|c| c.0).collect();
+        assert_eq!(refusals, [None, None, None, Some(Reject::AmbiguousFraming)]);
     }
 
     #[tokio::test]
     async fn stops_a_chunked_body_over_the_limit() {
         const INPUT: &[u8] = b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n\
             32\r\n01234567890123456789012345678901234567890123456789\r\n33\r\nmore";
-        let (out, shared) = through_gate(INPUT, LIMITS).await;
+        let (out, _, shared) = through_gate(INPUT, LIMITS).await;
         let refused_at = INPUT.len() - b"\nmore".len();
         assert_eq!(out, &INPUT[..refused_at]);
         assert_eq!(shared.body_refusal(), Some(Reject::BodyTooLarge));
@@ -605,8 +750,63 @@ mod tests {
     #[tokio::test]
     async fn refuses_an_endless_head() {
         const INPUT: &[u8] = &[b'a'; 3000];
-        let (out, shared) = through_gate(INPUT, LIMITS).await;
+        let (out, calls, _) = through_gate(INPUT, LIMITS).await;
         assert_eq!(out, STAND_IN);
-        assert_eq!(shared.next_call().0, Some(Reject::HeadTooLarge));
+        assert_eq!(calls, [(Some(Reject::HeadTooLarge), false)]);
+    }
+
+    /// Serves one client connection with hyper behind a gate, the service
+    /// answering `ok` to every request, and returns all the client got.
+    async fn served(input: &'static [u8]) -> String {
+        use crate::body::{Answer, ProxyBody};
+        use std::io::Read as _;
+        let ln = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = ln.local_addr().unwrap();
+        let client = std::thread::spawn(move || {
+            let mut c = std::net::TcpStream::connect(addr).unwrap();
+            c.write_all(input).unwrap();
+            c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            let mut got = String::new();
+            let _ = c.read_to_string(&mut got);
+            got
+        });
+        let (server, _) = ln.accept().await.unwrap();
+        let shared = Arc::new(Shared::default());
+        let calls = shared.clone();
+        let svc = hyper::service::service_fn(move |_req| {
+            let _ = calls.next_call();
+            let body = Answer::new(ProxyBody::Text(Some("ok".into())), calls.clone());
+            async move { Ok::<_, std::convert::Infallible>(http::Response::new(body)) }
+        });
+        let gate = Gate::new(server, LIMITS, shared);
+        let _ = hyper::server::conn::http1::Builder::new()
+            .auto_date_header(false)
+            .serve_connection(gate, svc)
+            .await;
+        client.join().unwrap()
+    }
+
+    #[tokio::test]
+    async fn hyper_s_own_answer_is_replaced_by_the_proxy_s() {
+        const OK: &str = "HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
+        let refusal = String::from_utf8(refusal_bytes(Reject::Malformed)).unwrap();
+        let cases: &[(&[u8], usize)] = &[
+            (b"GET / HTTP/1.1\r\nHost: h\r\nX Bad: 1\r\n\r\n", 0),
+            (b"GET /a<b HTTP/1.1\r\nHost: h\r\n\r\n", 0),
+            (
+                b"GET / HTTP/1.1\r\nHost: h\r\n\r\nGET /\x01 HTTP/1.1\r\nHost: h\r\n\r\n",
+                1,
+            ),
+            (
+                b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\n\r\nab\
+               GET / HTTP/1.1\r\nHost: h\r\n\r\nGET / HTTP/1.1\r\nBad Name: 1\r\n\r\n",
+                2,
+            ),
+        ];
+        for (input, good) in cases {
+            let got = served(input).await;
+            let want = format!("{}{refusal}", OK.repeat(*good));
+            assert_eq!(got, want, "{:?}", String::from_utf8_lossy(input));
+        }
     }
 }

@@ -1,20 +1,17 @@
-//! Checks a client's request head before hyper sees it.
+//! What the gate looks at in a client's request head before hyper parses
+//! it: only what hyper cannot refuse once it has parsed the head, because
+//! its parse drops or rewrites the bytes that show it, plus where the head
+//! ends and how its body is framed, so that the next head is found where
+//! hyper will look for it.
 //!
-//! hyper parses the head again afterwards; what this adds is what hyper lets
-//! through or cannot report the way the contract wants: it quietly prefers
-//! Transfer-Encoding over Content-Length, has no notion of a head size
-//! limit with a proper answer, and answers its own parse errors with an
-//! empty body. The parser is the one hyper uses, with hyper's settings, so
-//! both always agree on where a head ends.
-
-use std::mem::MaybeUninit;
-
-/// Field slots tried first, on the stack; a head with more fields is
-/// parsed again with room for as many as the byte limit allows.
-const FIELDS_ON_STACK: usize = 100;
-
-/// hyper refuses longer targets (with 414).
-const MAX_TARGET_LEN: usize = (u16::MAX - 1) as usize;
+//! Everything else is left to hyper: a head it cannot parse is answered
+//! with the proxy's own refusal by the gate (which recognises hyper's own
+//! error answer), and what hyper parses is checked by the service (Host,
+//! target forms, transfer codings, body limit).
+//!
+//! The scan is a byte scan, not a parse: it splits the head into lines,
+//! looks at the request line's version and target, and at the first bytes
+//! of each field line for folding and for the two framing fields.
 
 /// Why a request is refused. The discriminants are stable so the value can
 /// travel through an atomic.
@@ -31,7 +28,6 @@ pub enum Reject {
     DuplicateLength,
     AmbiguousFraming,
     BadTransferCoding,
-    TransferCodingIn10,
     BadChunk,
     HeadTooLarge,
     TargetTooLong,
@@ -43,7 +39,7 @@ pub enum Reject {
 }
 
 impl Reject {
-    const ALL: [Reject; 19] = [
+    const ALL: [Reject; 18] = [
         Reject::Malformed,
         Reject::Folded,
         Reject::BadTarget,
@@ -54,7 +50,6 @@ impl Reject {
         Reject::DuplicateLength,
         Reject::AmbiguousFraming,
         Reject::BadTransferCoding,
-        Reject::TransferCodingIn10,
         Reject::BadChunk,
         Reject::HeadTooLarge,
         Reject::TargetTooLong,
@@ -69,6 +64,17 @@ impl Reject {
         Reject::ALL.iter().copied().find(|r| *r as u8 == v)
     }
 
+    /// The refusal standing for hyper's own answer with `status` to a head
+    /// it could not parse.
+    pub fn from_hyper_status(status: &[u8]) -> Reject {
+        match status {
+            b"431" => Reject::HeadTooLarge,
+            b"414" => Reject::TargetTooLong,
+            b"505" => Reject::VersionNotSupported,
+            _ => Reject::Malformed,
+        }
+    }
+
     pub fn status(self) -> u16 {
         match self {
             Reject::HeadTooLarge => 431,
@@ -78,6 +84,18 @@ impl Reject {
             Reject::VersionNotSupported => 505,
             Reject::Tunnel => 501,
             _ => 400,
+        }
+    }
+
+    pub fn reason(self) -> &'static str {
+        match self.status() {
+            431 => "Request Header Fields Too Large",
+            408 => "Request Timeout",
+            414 => "URI Too Long",
+            413 => "Payload Too Large",
+            505 => "HTTP Version Not Supported",
+            501 => "Not Implemented",
+            _ => "Bad Request",
         }
     }
 
@@ -93,7 +111,6 @@ impl Reject {
             Reject::DuplicateLength => "bad request: more than one Content-Length\n",
             Reject::AmbiguousFraming => "bad request: both Content-Length and Transfer-Encoding\n",
             Reject::BadTransferCoding => "bad request: unsupported transfer coding\n",
-            Reject::TransferCodingIn10 => "bad request: transfer coding in an HTTP/1.0 request\n",
             Reject::BadChunk => "bad request: malformed chunked body\n",
             Reject::HeadTooLarge => "request header too large\n",
             Reject::HeadTimeout => "request timeout\n",
@@ -137,78 +154,23 @@ pub struct Limits {
 /// Looks at the start of `buf`, which holds one request head or the first
 /// part of one. `buf` is mutable because a later HTTP/1 minor version is
 /// rewritten to 1.1, which is what the request has to be treated as (RFC
-/// 9110 2.5) and the only thing hyper accepts.
+/// 9110 2.5) and the only thing hyper accepts, and because the
+/// Transfer-Encoding field's name is respelled (see `CODING`).
 pub fn inspect(buf: &mut [u8], scanned: &mut usize, limits: Limits) -> Verdict {
     if !head_may_end(buf, *scanned) {
         *scanned = buf.len();
         return too_long_or_incomplete(buf.len(), limits);
     }
-    let mut patched = false;
-    let mut many = false;
-    loop {
-        let res = if many {
-            // Every field line takes at least 4 bytes, so this many slots
-            // can never be the limit that refuses a head within the bytes.
-            let mut fields = vec![MaybeUninit::uninit(); limits.max_head / 4 + 1];
-            parse(buf, &mut fields, limits)
-        } else {
-            let mut fields = [MaybeUninit::<httparse::Header<'_>>::uninit(); FIELDS_ON_STACK];
-            parse(buf, &mut fields, limits)
-        };
-        match res {
-            Parsed::Done(verdict, coding_at) => {
-                if let Some(at) = coding_at {
-                    // The field is dropped, and the proxy frames the body
-                    // for the upstream itself; spelled as hyper would see
-                    // it here, the proxy's own field is not mistaken for
-                    // the client's copied through.
-                    buf[at..at + CODING.len()].copy_from_slice(CODING);
-                }
-                return verdict;
-            }
-            Parsed::Partial => {
-                *scanned = buf.len();
-                return too_long_or_incomplete(buf.len(), limits);
-            }
-            Parsed::Failed(httparse::Error::Version) if !patched => match patch_version(buf) {
-                Ok(()) => patched = true,
-                Err(r) => return Verdict::Reject(r),
-            },
-            Parsed::Failed(httparse::Error::TooManyHeaders) if !many => many = true,
-            Parsed::Failed(httparse::Error::TooManyHeaders) => {
-                return Verdict::Reject(Reject::HeadTooLarge)
-            }
-            Parsed::Failed(httparse::Error::HeaderName) if has_folded_line(buf) => {
-                return Verdict::Reject(Reject::Folded);
-            }
-            Parsed::Failed(_) => return Verdict::Reject(Reject::Malformed),
-        }
+    let Some((first, len)) = head_bounds(buf) else {
+        *scanned = buf.len();
+        return too_long_or_incomplete(buf.len(), limits);
+    };
+    if len > limits.max_head {
+        return Verdict::Reject(Reject::HeadTooLarge);
     }
-}
-
-enum Parsed {
-    Done(Verdict, Option<usize>),
-    Partial,
-    Failed(httparse::Error),
-}
-
-fn parse<'b>(
-    buf: &'b [u8],
-    fields: &mut [MaybeUninit<httparse::Header<'b>>],
-    limits: Limits,
-) -> Parsed {
-    let mut req = httparse::Request::new(&mut []);
-    match httparse::ParserConfig::default().parse_request_with_uninit_headers(&mut req, buf, fields)
-    {
-        Ok(httparse::Status::Complete(len)) => {
-            if len > limits.max_head {
-                return Parsed::Done(Verdict::Reject(Reject::HeadTooLarge), None);
-            }
-            let (verdict, coding_at) = check(&req, len, buf.as_ptr() as usize);
-            Parsed::Done(verdict, coding_at)
-        }
-        Ok(httparse::Status::Partial) => Parsed::Partial,
-        Err(e) => Parsed::Failed(e),
+    match scan(&mut buf[first..len]) {
+        Ok((body, star)) => Verdict::Valid { len, body, star },
+        Err(why) => Verdict::Reject(why),
     }
 }
 
@@ -222,7 +184,8 @@ fn too_long_or_incomplete(have: usize, limits: Limits) -> Verdict {
 }
 
 /// A cheap search for the blank line that ends a head, so that a head
-/// arriving in many pieces is parsed once rather than once per piece.
+/// arriving in many pieces is split into lines once rather than once per
+/// piece.
 fn head_may_end(buf: &[u8], scanned: usize) -> bool {
     let from = scanned.saturating_sub(3);
     let mut i = from;
@@ -237,87 +200,142 @@ fn head_may_end(buf: &[u8], scanned: usize) -> bool {
     false
 }
 
-const CODING: &[u8] = b"Transfer-Encoding";
-
-/// Also returns where in the head the Transfer-Encoding field's name is,
-/// `base` being the head's address.
-fn check(req: &httparse::Request<'_, '_>, len: usize, base: usize) -> (Verdict, Option<usize>) {
-    let mut coding_at = None;
-    let verdict = check_fields(req, len, base, &mut coding_at);
-    (verdict, coding_at)
+/// Where the request line starts and where the head ends (after its blank
+/// line), with httparse's line rules: empty lines before the request line
+/// are skipped, a line ends in LF with or without a CR before it.
+fn head_bounds(buf: &[u8]) -> Option<(usize, usize)> {
+    let mut first = 0;
+    while let Some(rest) = buf.get(first..) {
+        match rest {
+            [b'\n', ..] => first += 1,
+            [b'\r', b'\n', ..] => first += 2,
+            [] | [b'\r'] => return None,
+            _ => break,
+        }
+    }
+    let mut at = first;
+    let mut request_line = true;
+    while let Some(off) = buf[at..].iter().position(|&b| b == b'\n') {
+        let line = &buf[at..at + off];
+        at += off + 1;
+        if !request_line && (line.is_empty() || line == b"\r") {
+            return Some((first, at));
+        }
+        request_line = false;
+    }
+    None
 }
 
-/// What hyper would refuse with an answer of its own, or accept while
-/// hiding it from the service: the framing fields (hyper drops a second
-/// equal Content-Length, and the Content-Length next to a
-/// Transfer-Encoding) and the target (`http::Uri` cuts a fragment and
-/// turns an empty path into `/`). Host and the body limit are checked by
-/// the service on hyper's parsed request.
-fn check_fields(
-    req: &httparse::Request<'_, '_>,
-    len: usize,
-    base: usize,
-    coding_at: &mut Option<usize>,
-) -> Verdict {
-    let is_11 = req.version == Some(1);
-    let method = req.method.unwrap_or("");
-    let target = req.path.unwrap_or("").as_bytes();
-    let star = match check_target(method, target) {
-        Ok(star) => star,
-        Err(r) => return Verdict::Reject(r),
-    };
+const CODING: &[u8] = b"Transfer-Encoding";
+const LENGTH: &[u8] = b"Content-Length";
 
+/// The checks on the head's lines (from the request line to the blank
+/// line) that hyper's parse would hide from the service. Returns how the
+/// body is framed and whether the target goes upstream as `*`.
+fn scan(head: &mut [u8]) -> Result<(Body, bool), Reject> {
+    let line_end = head.iter().position(|&b| b == b'\n').unwrap_or(head.len());
+    let star = request_line(&mut head[..line_end])?;
     let mut lengths = 0u32;
     let mut codings = 0u32;
     let mut length = 0u64;
-    let mut chunked = false;
-    for f in req.headers.iter() {
-        let name = f.name.as_bytes();
-        if name.eq_ignore_ascii_case(b"content-length") {
-            lengths += 1;
-            match parse_length(f.value) {
-                Some(n) => length = n,
-                None => return Verdict::Reject(Reject::BadLength),
+    let mut at = line_end + 1;
+    while at < head.len() {
+        let end = head[at..]
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(head.len(), |i| at + i);
+        let line = &mut head[at..end];
+        at = end + 1;
+        match line.first() {
+            // RFC 9112 5.2: hyper's parser refuses it too, but with an
+            // empty answer and the reason lost.
+            Some(b' ' | b'\t') => return Err(Reject::Folded),
+            Some(b'c' | b'C') if is_field(line, LENGTH) => {
+                lengths += 1;
+                length = parse_length(field_value(line, LENGTH)).ok_or(Reject::BadLength)?;
             }
-        } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
-            codings += 1;
-            chunked = trim_ows(f.value).eq_ignore_ascii_case(b"chunked");
-            *coding_at = (f.name.as_ptr() as usize).checked_sub(base);
+            Some(b't' | b'T') if is_field(line, CODING) => {
+                codings += 1;
+                // The field is dropped, and the proxy frames the body for
+                // the upstream itself; spelled as hyper would see it here,
+                // the proxy's own field is not mistaken for the client's
+                // copied through (hyper keeps the client's spelling).
+                line[..CODING.len()].copy_from_slice(CODING);
+            }
+            _ => {}
         }
     }
-
-    if codings > 0 {
-        // RFC 9112 6.1: a 1.0 recipient could not have framed it.
-        if !is_11 {
-            return Verdict::Reject(Reject::TransferCodingIn10);
-        }
-        // RFC 9112 6.3: either framing alone could be what the next hop
-        // believes, so neither is; refusing is the only safe answer.
-        if lengths > 0 {
-            return Verdict::Reject(Reject::AmbiguousFraming);
-        }
-        // chunked applied once is the only coding that frames a request
-        // (identity no longer exists, RFC 9112 7).
-        if codings > 1 || !chunked {
-            return Verdict::Reject(Reject::BadTransferCoding);
-        }
-        return Verdict::Valid {
-            len,
-            body: Body::Chunked,
-            star,
-        };
-    }
+    // hyper keeps one of several equal lengths and drops a length next to
+    // a transfer coding, both silently: neither reaches the service.
     // Equal repeated lengths could be folded into one (RFC 9112 6.3), but
-    // the lab's proxies refuse them alike.
+    // the lab's proxies refuse them alike; with both fields either framing
+    // could be what the next hop believes, so neither is.
     if lengths > 1 {
-        return Verdict::Reject(Reject::DuplicateLength);
+        return Err(Reject::DuplicateLength);
     }
-    let body = if length > 0 {
-        Body::Length(length)
-    } else {
-        Body::None
+    if codings > 0 && lengths > 0 {
+        return Err(Reject::AmbiguousFraming);
+    }
+    // Which codings are acceptable is the service's to check (hyper passes
+    // every Transfer-Encoding field on); hyper frames any request it
+    // accepts with one as chunked.
+    let body = match (codings, length) {
+        (1.., _) => Body::Chunked,
+        (0, 0) => Body::None,
+        (0, n) => Body::Length(n),
     };
-    Verdict::Valid { len, body, star }
+    Ok((body, star))
+}
+
+/// The request line (without its LF): a fragment in the target, which
+/// `http::Uri` would cut silently; the version, which httparse only takes
+/// as 1.0 or 1.1; and an `OPTIONS` target of an authority alone, which
+/// `http::Uri` cannot tell from one with the path `/`.
+fn request_line(line: &mut [u8]) -> Result<bool, Reject> {
+    let line = match line {
+        [rest @ .., b'\r'] => rest,
+        l => l,
+    };
+    if line.contains(&b'#') {
+        return Err(Reject::BadTarget);
+    }
+    if let [.., b' ', b'H', b'T', b'T', b'P', b'/', major, b'.', minor] = line {
+        if major.is_ascii_digit() && minor.is_ascii_digit() {
+            if *major != b'1' {
+                return Err(Reject::VersionNotSupported);
+            }
+            if *minor >= b'2' {
+                *minor = b'1';
+            }
+        }
+    }
+    let Some(rest) = line.strip_prefix(b"OPTIONS ") else {
+        return Ok(false);
+    };
+    let target = rest.split(|&b| b == b' ').next().unwrap_or_default();
+    Ok(authority_alone(target))
+}
+
+/// Whether an absolute-form target has nothing after its authority.
+fn authority_alone(target: &[u8]) -> bool {
+    let Some(i) = target.windows(3).position(|w| w == b"://") else {
+        return false;
+    };
+    let after = &target[i + 3..];
+    !after.is_empty() && !after.iter().any(|&b| b == b'/' || b == b'?')
+}
+
+/// Whether a field line has the name `name` (any case), which httparse
+/// requires to be followed by the colon at once.
+fn is_field(line: &[u8], name: &[u8]) -> bool {
+    line.len() > name.len()
+        && line[name.len()] == b':'
+        && line[..name.len()].eq_ignore_ascii_case(name)
+}
+
+fn field_value<'l>(line: &'l [u8], name: &[u8]) -> &'l [u8] {
+    let v = &line[name.len() + 1..];
+    trim_ows(v.strip_suffix(b"\r").unwrap_or(v))
 }
 
 fn trim_ows(mut b: &[u8]) -> &[u8] {
@@ -335,116 +353,6 @@ fn parse_length(v: &[u8]) -> Option<u64> {
         return None;
     }
     Some(v.iter().fold(0u64, |n, d| n * 10 + u64::from(d - b'0')))
-}
-
-/// The request-target forms of RFC 9112 3.2 that can be forwarded to a
-/// fixed origin, and only bytes that survive `http::Uri` unchanged.
-/// Returns whether the target is an absolute-form `OPTIONS` one without
-/// path or query.
-fn check_target(method: &str, target: &[u8]) -> Result<bool, Reject> {
-    // A tunnel to a client-chosen host is not what a reverse proxy in
-    // front of one origin offers.
-    if method == "CONNECT" {
-        return Err(Reject::Tunnel);
-    }
-    if target.len() > MAX_TARGET_LEN {
-        return Err(Reject::TargetTooLong);
-    }
-    // A fragment is never part of a target; `http::Uri` would silently cut
-    // it, and it rejects the other bytes, so refusing here keeps every
-    // forwarded target byte for byte what the client sent.
-    if target
-        .iter()
-        .any(|b| matches!(b, b'#' | b'"' | b'<' | b'>' | b'`'))
-    {
-        return Err(Reject::BadTarget);
-    }
-    match target.first() {
-        Some(b'/') => Ok(false),
-        Some(b'*') if target.len() == 1 && method == "OPTIONS" => Ok(false),
-        _ => {
-            let rest = absolute_rest(target).ok_or(Reject::BadTarget)?;
-            Ok(rest.is_empty() && method == "OPTIONS")
-        }
-    }
-}
-
-/// For an absolute-form target, what follows its authority; `None` when
-/// the target is not one the proxy forwards: another scheme, an empty
-/// host, userinfo, or a port that is not digits.
-fn absolute_rest(target: &[u8]) -> Option<&[u8]> {
-    let colon = target.iter().position(|&b| b == b':')?;
-    let scheme = &target[..colon];
-    if !scheme.eq_ignore_ascii_case(b"http") && !scheme.eq_ignore_ascii_case(b"https") {
-        return None;
-    }
-    let after = target[colon..].strip_prefix(b"://")?;
-    let end = after
-        .iter()
-        .position(|&b| b == b'/' || b == b'?')
-        .unwrap_or(after.len());
-    let authority = &after[..end];
-    if authority.contains(&b'@') {
-        return None;
-    }
-    // An IP literal holds colons of its own; the port follows the `]`.
-    let host_end = match authority.first() {
-        Some(b'[') => authority.iter().position(|&b| b == b']')? + 1,
-        _ => authority
-            .iter()
-            .position(|&b| b == b':')
-            .unwrap_or(authority.len()),
-    };
-    let port = &authority[host_end..];
-    let port_ok = port.is_empty() || (port[0] == b':' && port[1..].iter().all(u8::is_ascii_digit));
-    if host_end == 0 || !port_ok {
-        return None;
-    }
-    Some(&after[end..])
-}
-
-/// Rewrites `HTTP/1.x` with x above 1 to `HTTP/1.1` in place; any other
-/// version is refused: 505 for another major version, 400 for garbage.
-fn patch_version(buf: &mut [u8]) -> Result<(), Reject> {
-    let start = buf
-        .iter()
-        .position(|&b| b != b'\r' && b != b'\n')
-        .ok_or(Reject::Malformed)?;
-    let end = buf[start..]
-        .iter()
-        .position(|&b| b == b'\n')
-        .map(|i| start + i)
-        .ok_or(Reject::Malformed)?;
-    let line_end = if end > start && buf[end - 1] == b'\r' {
-        end - 1
-    } else {
-        end
-    };
-    let line = &buf[start..line_end];
-    let sp = line
-        .iter()
-        .rposition(|&b| b == b' ')
-        .ok_or(Reject::Malformed)?;
-    let v = &line[sp + 1..];
-    let well_formed =
-        v.len() == 8 && v.starts_with(b"HTTP/") && v[5].is_ascii_digit() && v[6] == b'.';
-    if !well_formed || !v[7].is_ascii_digit() {
-        return Err(Reject::Malformed);
-    }
-    if v[5] != b'1' {
-        return Err(Reject::VersionNotSupported);
-    }
-    if v[7] < b'2' {
-        return Err(Reject::Malformed);
-    }
-    let minor = start + sp + 1 + 7;
-    buf[minor] = b'1';
-    Ok(())
-}
-
-fn has_folded_line(buf: &[u8]) -> bool {
-    buf.windows(2)
-        .any(|w| w[0] == b'\n' && (w[1] == b' ' || w[1] == b'\t'))
 }
 
 #[cfg(test)]
@@ -548,31 +456,51 @@ mod tests {
             ("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n", AmbiguousFraming),
             ("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\n", DuplicateLength),
             ("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\ncontent-length: 3\r\n\r\n", DuplicateLength),
+            ("POST / HTTP/1.1\nHost: a\nCONTENT-LENGTH: 3\nContent-Length: 3\n\n", DuplicateLength),
             ("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3a\r\n\r\n", BadLength),
             ("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: -1\r\n\r\n", BadLength),
             ("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3, 3\r\n\r\n", BadLength),
+            ("POST / HTTP/1.1\r\nHost: a\r\nContent-Length:\r\n\r\n", BadLength),
             ("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 99999999999999999999\r\n\r\n", BadLength),
-            ("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: identity\r\n\r\n", BadTransferCoding),
-            ("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", BadTransferCoding),
-            ("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n", BadTransferCoding),
-            ("POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", TransferCodingIn10),
             ("GET / HTTP/1.1\r\nHost: a\r\nX-Fold: a\r\n b\r\n\r\n", Folded),
-            ("GET / HTTP/1.1\r\nHost: a\r\nX Bad: 1\r\n\r\n", Malformed),
-            ("GET / HTTP/1.1\r\nHost: a\r\nX-Bad : 1\r\n\r\n", Malformed),
-            ("GET / HTTP/1.1\r\nHost: a\r\nX-Bad\r\n\r\n", Malformed),
-            ("HELLO\r\n\r\n", Malformed),
+            ("GET / HTTP/1.1\r\nHost: a\r\nX-Fold: a\r\n\tb\r\n\r\n", Folded),
             ("GET / HTTP/2.0\r\nHost: a\r\n\r\n", VersionNotSupported),
             ("GET / HTTP/0.9\r\nHost: a\r\n\r\n", VersionNotSupported),
-            ("GET / HTTP/1.1x\r\nHost: a\r\n\r\n", Malformed),
-            ("GET /a\x01b HTTP/1.1\r\nHost: a\r\n\r\n", Malformed),
             ("GET /a#b HTTP/1.1\r\nHost: a\r\n\r\n", BadTarget),
-            ("GET /a<b HTTP/1.1\r\nHost: a\r\n\r\n", BadTarget),
-            ("GET a/b HTTP/1.1\r\nHost: a\r\n\r\n", BadTarget),
-            ("GET * HTTP/1.1\r\nHost: a\r\n\r\n", BadTarget),
-            ("CONNECT a:443 HTTP/1.1\r\nHost: a\r\n\r\n", Tunnel),
+            ("GET http://h/# HTTP/1.1\r\nHost: a\r\n\r\n", BadTarget),
         ];
         for (raw, want) in cases {
             assert_eq!(run(raw), Verdict::Reject(want), "{raw:?}");
+        }
+    }
+
+    /// What hyper refuses itself or the service checks passes the scan.
+    #[test]
+    fn left_to_hyper_and_the_service() {
+        for raw in [
+            "GET / HTTP/1.1\r\nHost: a\r\nX Bad: 1\r\n\r\n",
+            "GET / HTTP/1.1\r\nHost: a\r\nContent-Length : 1\r\n\r\n",
+            "GET / HTTP/1.1\r\nHost: a\r\nX-Bad\r\n\r\n",
+            "HELLO\r\n\r\n",
+            "GET / HTTP/1.1x\r\nHost: a\r\n\r\n",
+            "GET /a\x01b HTTP/1.1\r\nHost: a\r\n\r\n",
+            "GET /a<b HTTP/1.1\r\nHost: a\r\n\r\n",
+            "GET * HTTP/1.1\r\nHost: a\r\n\r\n",
+            "CONNECT a:443 HTTP/1.1\r\nHost: a\r\n\r\n",
+            "GET / HTTP/1.1\r\nX: 1\r\n\r\n",
+        ] {
+            assert!(matches!(run(raw), Verdict::Valid { .. }), "{raw:?}");
+        }
+        // The coding is the service's to check; the framing is chunked.
+        for raw in [
+            "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
+            "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n",
+            "POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n",
+        ] {
+            assert!(
+                matches!(run(raw), Verdict::Valid { body: Body::Chunked, .. }),
+                "{raw:?}"
+            );
         }
     }
 
@@ -603,35 +531,20 @@ mod tests {
     }
 
     #[test]
-    fn target_forms() {
-        let cases: &[(&str, &str, Result<bool, Reject>)] = &[
-            ("GET", "/a?b", Ok(false)),
-            ("GET", "http://h/a?b", Ok(false)),
-            ("GET", "HTTPS://h:8080", Ok(false)),
-            ("GET", "http://[::1]:80/x", Ok(false)),
-            ("OPTIONS", "*", Ok(false)),
-            ("OPTIONS", "http://h:1", Ok(true)),
-            ("OPTIONS", "http://h:1/", Ok(false)),
-            ("OPTIONS", "http://h:1?q", Ok(false)),
-            ("GET", "*", Err(Reject::BadTarget)),
-            ("GET", "h:443", Err(Reject::BadTarget)),
-            ("CONNECT", "h:443", Err(Reject::Tunnel)),
-            ("CONNECT", "/", Err(Reject::Tunnel)),
-            ("GET", "ftp://h/", Err(Reject::BadTarget)),
-            ("GET", "http://u@h/", Err(Reject::BadTarget)),
-            ("GET", "http:///a", Err(Reject::BadTarget)),
-            ("GET", "http://:80/a", Err(Reject::BadTarget)),
-            ("GET", "http://h:x/a", Err(Reject::BadTarget)),
-            ("GET", "/a#b", Err(Reject::BadTarget)),
-            ("GET", "http://h/#", Err(Reject::BadTarget)),
-            ("GET", "", Err(Reject::BadTarget)),
-            ("GET", "a/b", Err(Reject::BadTarget)),
+    fn options_to_an_authority_alone() {
+        let cases = [
+            ("OPTIONS http://h:1 HTTP/1.1\r\nHost: h\r\n\r\n", true),
+            ("OPTIONS HTTP://h HTTP/1.1\r\nHost: h\r\n\r\n", true),
+            ("OPTIONS http://h:1/ HTTP/1.1\r\nHost: h\r\n\r\n", false),
+            ("OPTIONS http://h:1?q HTTP/1.1\r\nHost: h\r\n\r\n", false),
+            ("OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n", false),
+            ("OPTIONS / HTTP/1.1\r\nHost: h\r\n\r\n", false),
+            ("GET http://h:1 HTTP/1.1\r\nHost: h\r\n\r\n", false),
         ];
-        for (method, target, want) in cases {
-            assert_eq!(
-                check_target(method, target.as_bytes()),
-                *want,
-                "{method} {target}"
+        for (raw, star) in cases {
+            assert!(
+                matches!(run(raw), Verdict::Valid { star: s, .. } if s == star),
+                "{raw:?}"
             );
         }
     }

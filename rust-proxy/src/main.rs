@@ -11,6 +11,7 @@ mod headers;
 mod proxy;
 mod upstream;
 
+use std::convert::Infallible;
 use std::io::Write as _;
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -25,6 +26,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::watch;
 
+use crate::body::Answer;
 use crate::config::Config;
 use crate::gate::{Gate, Shared};
 use crate::head::Limits;
@@ -53,6 +55,7 @@ const SERVER_BUFFER: usize = 8192 + 4096 * 100;
 const PRUNE_EVERY: Duration = Duration::from_secs(5);
 
 fn main() -> ExitCode {
+    tune_allocator();
     let mut stderr = std::io::stderr();
     if std::env::args_os().len() > 1 {
         let _ = writeln!(
@@ -100,6 +103,28 @@ fn main() -> ExitCode {
     // Whatever is still running past the grace period is abandoned.
     rt.shutdown_timeout(Duration::from_millis(100));
     code
+}
+
+/// hyper sizes its field slots by `max_headers` and allocates them for
+/// every head it parses, request and response alike: with the byte limit
+/// as the only limit that is over 128 KiB, twice, per head. With glibc's
+/// defaults each such block goes back to the kernel (`brk`) when freed and
+/// its pages fault in again on the next head, and every allocation or
+/// release of a block this large first merges all of the "fast" free
+/// lists of small blocks (`malloc_consolidate`). With these settings the
+/// large blocks are reused from the heap, and small blocks live in the
+/// per-thread cache and the ordinary bins, which need no such merging.
+/// The slots are never written beyond the fields a head has, so resident
+/// memory grows only by what the largest heads fill.
+fn tune_allocator() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets allocator parameters; it is called before
+    // any other thread exists.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 4 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 16 << 20);
+        libc::mallopt(libc::M_MXFAST, 0);
+    }
 }
 
 async fn run(cfg: Config, workers: usize) -> ExitCode {
@@ -197,10 +222,11 @@ impl Server {
             // The gate keeps the head deadline and answers it with a 408.
             .header_read_timeout(None)
             // The byte limit is the only one on a head: every field line
-            // takes at least 4 bytes, so hyper never counts more fields
-            // than fit. The gate has checked the bytes already; hyper's
-            // buffer must never be the one to refuse a head.
-            .max_headers(cfg.max_header_bytes / 4 + 1)
+            // takes at least 3 bytes (`a:` and LF), so hyper never counts
+            // more fields than fit. The gate has checked the bytes
+            // already; hyper's buffer must never be the one to refuse a
+            // head.
+            .max_headers(cfg.max_header_bytes / 3 + 1)
             .max_buf_size(SERVER_BUFFER.max(cfg.max_header_bytes * 2 + 8192));
 
         let authority = HeaderValue::from_str(&cfg.upstream.to_string())
@@ -237,7 +263,12 @@ impl Server {
         // before hyper reads past that head.
         let svc = service_fn(move |req| {
             let call = calls.next_call();
-            proxy::handle(proxy, calls.clone(), client.clone(), call, req)
+            let conn = calls.clone();
+            let answer = proxy::handle(proxy, conn.clone(), client.clone(), call, req);
+            async move {
+                let resp = answer.await?;
+                Ok::<_, Infallible>(resp.map(|b| Answer::new(b, conn)))
+            }
         });
         if self.gate {
             let io = Gate::new(stream, self.limits, shared);

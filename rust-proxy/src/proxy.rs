@@ -270,9 +270,25 @@ fn wants_close(h: &HeaderMap) -> bool {
     })
 }
 
-/// What hyper's parsed request still has to pass: Host (RFC 9112 3.2) and
-/// the announced length against the body limit.
+/// What hyper's parsed request still has to pass: the method and target
+/// forms (RFC 9112 3.2), the transfer coding (RFC 9112 6.1, 7), Host (RFC
+/// 9112 3.2) and the announced length against the body limit.
 fn check_request(parts: &Parts, body: &Incoming, max_body: u64) -> Result<(), Reject> {
+    // A tunnel to a client-chosen host is not what a reverse proxy in
+    // front of one origin offers, whatever the target.
+    if parts.method == Method::CONNECT {
+        return Err(Reject::Tunnel);
+    }
+    check_target(&parts.method, &parts.uri)?;
+    // hyper frames a request whose last coding is chunked and passes every
+    // field on; chunked applied once is the only coding that frames a
+    // request (identity no longer exists, RFC 9112 7).
+    let mut codings = parts.headers.get_all(TRANSFER_ENCODING).iter();
+    match (codings.next(), codings.next()) {
+        (None, _) => {}
+        (Some(v), None) if headers::trim_ows(v.as_bytes()).eq_ignore_ascii_case(b"chunked") => {}
+        _ => return Err(Reject::BadTransferCoding),
+    }
     let mut hosts = parts.headers.get_all(HOST).iter();
     match (hosts.next(), hosts.next()) {
         (Some(_), Some(_)) => return Err(Reject::DuplicateHost),
@@ -286,6 +302,57 @@ fn check_request(parts: &Parts, body: &Incoming, max_body: u64) -> Result<(), Re
         return Err(Reject::BodyTooLarge);
     }
     Ok(())
+}
+
+/// The target forms a proxy in front of one origin forwards: origin-form,
+/// `*` with OPTIONS, and absolute-form `http`/`https` with a host, no
+/// userinfo and a numeric port. hyper has parsed the target with
+/// `http::Uri`, which keeps the path and query byte for byte; the gate
+/// has refused a fragment, which `http::Uri` would have cut.
+fn check_target(method: &Method, uri: &Uri) -> Result<(), Reject> {
+    // `http::Uri` accepts these in a path or query; they are never
+    // forwarded unencoded.
+    if let Some(pq) = uri.path_and_query() {
+        if pq.as_str().bytes().any(|b| matches!(b, b'"' | b'`')) {
+            return Err(Reject::BadTarget);
+        }
+    }
+    match (uri.scheme(), uri.authority()) {
+        (None, None) if uri.path() == "*" => {
+            if *method == Method::OPTIONS {
+                Ok(())
+            } else {
+                Err(Reject::BadTarget)
+            }
+        }
+        (None, None) => Ok(()),
+        (Some(scheme), Some(auth)) if is_http(scheme) && authority_ok(auth.as_str()) => Ok(()),
+        // authority-form belongs to CONNECT alone.
+        _ => Err(Reject::BadTarget),
+    }
+}
+
+fn is_http(scheme: &http::uri::Scheme) -> bool {
+    *scheme == http::uri::Scheme::HTTP || *scheme == http::uri::Scheme::HTTPS
+}
+
+/// A non-empty host without userinfo, and a port of digits if any.
+fn authority_ok(authority: &str) -> bool {
+    let a = authority.as_bytes();
+    if a.contains(&b'@') {
+        return false;
+    }
+    // An IP literal holds colons of its own; the port follows the `]`.
+    let host_end = match a.first() {
+        Some(b'[') => match a.iter().position(|&b| b == b']') {
+            Some(i) => i + 1,
+            None => return false,
+        },
+        _ => a.iter().position(|&b| b == b':').unwrap_or(a.len()),
+    };
+    let port = &a[host_end..];
+    let port_ok = port.is_empty() || (port[0] == b':' && port[1..].iter().all(u8::is_ascii_digit));
+    host_end > 0 && port_ok
 }
 
 /// The bytes of `uri-host [ ":" port ]` (RFC 3986 3.2.2): reg-name,
@@ -378,4 +445,33 @@ fn text(status: StatusCode, body: &'static str, close: bool) -> Response<ProxyBo
         h.insert(CONNECTION, HeaderValue::from_static("close"));
     }
     resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn target_forms() {
+        let cases: &[(Method, &str, bool)] = &[
+            (Method::GET, "/a?b", true),
+            (Method::GET, "http://h/a?b", true),
+            (Method::GET, "HTTPS://h:8080", true),
+            (Method::GET, "http://[::1]:80/x", true),
+            (Method::OPTIONS, "*", true),
+            (Method::OPTIONS, "http://h:1", true),
+            (Method::GET, "*", false),
+            (Method::GET, "h:443", false),
+            (Method::GET, "ftp://h/", false),
+            (Method::GET, "http://u@h/", false),
+            (Method::GET, "http://:80/a", false),
+            (Method::GET, "http://h:x/a", false),
+            (Method::GET, "/a\"b", false),
+            (Method::GET, "/a?b`c", false),
+        ];
+        for (method, target, ok) in cases {
+            let uri: Uri = target.parse().unwrap();
+            assert_eq!(check_target(method, &uri).is_ok(), *ok, "{method} {target}");
+        }
+    }
 }

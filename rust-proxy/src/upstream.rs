@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use hyper::client::conn::http1::{self, SendRequest};
 use hyper::rt::{Read, ReadBufCursor, Write};
+use tokio::io::Interest;
 use tokio::net::TcpStream;
 
 use crate::body::ReqBody;
@@ -211,20 +212,31 @@ impl Read for UpstreamIo {
         let s = &self.0;
         loop {
             ready!(s.tcp.poll_read_ready(cx))?;
-            // SAFETY: try_read_buf only writes initialised bytes into the
-            // slice and reports how many; exactly those are advanced over.
-            let res = unsafe {
-                let mut dst: &mut [MaybeUninit<u8>] = buf.as_mut();
-                s.tcp.try_read_buf(&mut dst)
-            };
+            // SAFETY: recv only writes initialised bytes into the slice and
+            // reports how many; exactly those are advanced over.
+            let dst: &mut [MaybeUninit<u8>] = unsafe { buf.as_mut() };
+            let want = dst.len();
+            let mut got = 0;
+            // A read that fills less than it asked for has emptied the
+            // socket's buffer. Reporting that to tokio as WouldBlock clears
+            // the readiness, so the next read waits for epoll rather than
+            // costing a recv that fails with EAGAIN (tokio's own streams do
+            // the same; this one is shared with the pool's peek).
+            let res = s.tcp.try_io(Interest::READABLE, || {
+                got = socket2::SockRef::from(&s.tcp).recv(dst)?;
+                if got > 0 && got < want {
+                    return Err(io::ErrorKind::WouldBlock.into());
+                }
+                Ok(got)
+            });
             match res {
-                Ok(n) => {
-                    s.read.fetch_add(n as u64, Relaxed);
-                    unsafe { buf.advance(n) };
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock && got == 0 => continue,
+                Err(e) if e.kind() != io::ErrorKind::WouldBlock => return Poll::Ready(Err(e)),
+                _ => {
+                    s.read.fetch_add(got as u64, Relaxed);
+                    unsafe { buf.advance(got) };
                     return Poll::Ready(Ok(()));
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-                Err(e) => return Poll::Ready(Err(e)),
             }
         }
     }

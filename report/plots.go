@@ -289,76 +289,28 @@ func throughput(f *File) (*plot.Plot, error) {
 	maxRate := 0.0
 	drawn, saturated := 0, 0
 	for i, px := range f.Proxies {
-		var all, sat plotter.XYs
-		for _, r := range px.Runs {
-			for _, st := range r.Steps {
-				if st.Interrupted {
-					continue
-				}
-				pt := plotter.XY{X: st.TargetRate, Y: st.Throughput}
-				maxRate = math.Max(maxRate, math.Max(st.TargetRate, st.Throughput))
-				if st.LoadgenSaturated {
-					sat = append(sat, pt)
-				} else {
-					all = append(all, pt)
-				}
-			}
-		}
+		all, sat, top := stepPoints(px)
+		maxRate = math.Max(maxRate, top)
 		col := proxyColor(px.Name, i)
-		if len(all) > 0 {
-			s, err := plotter.NewScatter(all)
-			if err != nil {
-				return nil, err
-			}
-			s.GlyphStyle = draw.GlyphStyle{Color: col, Radius: vg.Points(3), Shape: glyph(i)}
-			p.Add(s)
+		if err := addScatter(p, all, draw.GlyphStyle{Color: col, Radius: vg.Points(3), Shape: glyph(i)}); err != nil {
+			return nil, err
 		}
-		if len(sat) > 0 {
-			s, err := plotter.NewScatter(sat)
-			if err != nil {
-				return nil, err
-			}
-			s.GlyphStyle = draw.GlyphStyle{Color: col, Radius: vg.Points(4), Shape: draw.CrossGlyph{}}
-			p.Add(s)
+		if err := addScatter(p, sat, draw.GlyphStyle{Color: col, Radius: vg.Points(4), Shape: draw.CrossGlyph{}}); err != nil {
+			return nil, err
 		}
 		// The median line only where steps are fixed; a search's probes
 		// differ from run to run and have no per-step median.
+		var err error
 		if f.Scenario.Load.Search == nil && len(px.Summary) > 0 {
-			var med errPoints
-			for _, s := range px.Summary {
-				lo, hi := s.Throughput.Median, s.Throughput.Median
-				if s.Throughput.HasInterval {
-					lo, hi = s.Throughput.Lo, s.Throughput.Hi
-				}
-				med.XYs = append(med.XYs, plotter.XY{X: s.TargetRate, Y: s.Throughput.Median})
-				med.YErrors = append(med.YErrors, struct{ Low, High float64 }{s.Throughput.Median - lo, hi - s.Throughput.Median})
-			}
-			l, err := plotter.NewLine(med.XYs)
-			if err != nil {
-				return nil, err
-			}
-			l.LineStyle = lineStyle(px, i)
-			p.Add(l)
-			thumb, err := plotter.NewScatter(med.XYs)
-			if err != nil {
-				return nil, err
-			}
-			thumb.GlyphStyle = draw.GlyphStyle{Color: col, Radius: vg.Points(3), Shape: glyph(i)}
-			eb, err := plotter.NewYErrorBars(med)
-			if err != nil {
-				return nil, err
-			}
-			eb.LineStyle = draw.LineStyle{Color: col, Width: vg.Points(1.5)}
-			eb.CapWidth = vg.Points(8)
-			p.Add(eb)
-			p.Legend.Add(proxyLabel(px), l, thumb)
+			err = addMedianLine(p, px, i)
 		} else if len(all)+len(sat) > 0 {
-			s, err := plotter.NewScatter(append(all, sat...))
-			if err != nil {
-				return nil, err
+			var s *plotter.Scatter
+			if s, err = scatter(append(all, sat...), draw.GlyphStyle{Color: col, Radius: vg.Points(3), Shape: glyph(i)}); err == nil {
+				p.Legend.Add(proxyLabel(px), s)
 			}
-			s.GlyphStyle = draw.GlyphStyle{Color: col, Radius: vg.Points(3), Shape: glyph(i)}
-			p.Legend.Add(proxyLabel(px), s)
+		}
+		if err != nil {
+			return nil, err
 		}
 		drawn += len(all) + len(sat)
 		saturated += len(sat)
@@ -366,24 +318,109 @@ func throughput(f *File) (*plot.Plot, error) {
 	if drawn == 0 {
 		return nil, nil
 	}
-	d, err := plotter.NewLine(plotter.XYs{{X: 0, Y: 0}, {X: maxRate, Y: maxRate}})
-	if err != nil {
+	if err := addThroughputKey(p, maxRate, saturated > 0); err != nil {
 		return nil, err
-	}
-	d.LineStyle = draw.LineStyle{Color: color.Gray{0x90}, Width: vg.Points(1), Dashes: []vg.Length{vg.Points(4), vg.Points(4)}}
-	p.Add(d)
-	p.Legend.Add("offered = served", d)
-	if saturated > 0 {
-		x, err := plotter.NewScatter(plotter.XYs{{}})
-		if err != nil {
-			return nil, err
-		}
-		x.GlyphStyle = draw.GlyphStyle{Color: color.Gray{0x40}, Radius: vg.Points(4), Shape: draw.CrossGlyph{}}
-		p.Legend.Add("load generator saturated", x)
 	}
 	p.X.Min, p.Y.Min = 0, 0
 	p.X.Max, p.Y.Max = maxRate*1.05, maxRate*1.05
 	return p, nil
+}
+
+// stepPoints are every run's steps of px as (target rate, throughput),
+// apart the ones the load generator did not deliver, and the largest value.
+func stepPoints(px *lab.ProxyResult) (all, sat plotter.XYs, top float64) {
+	for _, r := range px.Runs {
+		for _, st := range r.Steps {
+			if st.Interrupted {
+				continue
+			}
+			pt := plotter.XY{X: st.TargetRate, Y: st.Throughput}
+			top = math.Max(top, math.Max(st.TargetRate, st.Throughput))
+			if st.LoadgenSaturated {
+				sat = append(sat, pt)
+			} else {
+				all = append(all, pt)
+			}
+		}
+	}
+	return all, sat, top
+}
+
+// scatter is a scatter of pts drawn with style.
+func scatter(pts plotter.XYs, style draw.GlyphStyle) (*plotter.Scatter, error) {
+	s, err := plotter.NewScatter(pts)
+	if err != nil {
+		return nil, err
+	}
+	s.GlyphStyle = style
+	return s, nil
+}
+
+// addScatter adds a scatter of pts to p; none when there are no points.
+func addScatter(p *plot.Plot, pts plotter.XYs, style draw.GlyphStyle) error {
+	if len(pts) == 0 {
+		return nil
+	}
+	s, err := scatter(pts, style)
+	if err == nil {
+		p.Add(s)
+	}
+	return err
+}
+
+// addMedianLine draws px's median throughput per step with its bootstrap
+// interval, and its legend entry.
+func addMedianLine(p *plot.Plot, px *lab.ProxyResult, i int) error {
+	var med errPoints
+	for _, s := range px.Summary {
+		lo, hi := s.Throughput.Median, s.Throughput.Median
+		if s.Throughput.HasInterval {
+			lo, hi = s.Throughput.Lo, s.Throughput.Hi
+		}
+		med.XYs = append(med.XYs, plotter.XY{X: s.TargetRate, Y: s.Throughput.Median})
+		med.YErrors = append(med.YErrors, struct{ Low, High float64 }{s.Throughput.Median - lo, hi - s.Throughput.Median})
+	}
+	col := proxyColor(px.Name, i)
+	l, err := plotter.NewLine(med.XYs)
+	if err != nil {
+		return err
+	}
+	l.LineStyle = lineStyle(px, i)
+	p.Add(l)
+	thumb, err := scatter(med.XYs, draw.GlyphStyle{Color: col, Radius: vg.Points(3), Shape: glyph(i)})
+	if err != nil {
+		return err
+	}
+	eb, err := plotter.NewYErrorBars(med)
+	if err != nil {
+		return err
+	}
+	eb.LineStyle = draw.LineStyle{Color: col, Width: vg.Points(1.5)}
+	eb.CapWidth = vg.Points(8)
+	p.Add(eb)
+	p.Legend.Add(proxyLabel(px), l, thumb)
+	return nil
+}
+
+// addThroughputKey draws the diagonal where every offered request was
+// served, and explains the saturated marker when one is drawn.
+func addThroughputKey(p *plot.Plot, maxRate float64, saturated bool) error {
+	d, err := plotter.NewLine(plotter.XYs{{X: 0, Y: 0}, {X: maxRate, Y: maxRate}})
+	if err != nil {
+		return err
+	}
+	d.LineStyle = draw.LineStyle{Color: color.Gray{0x90}, Width: vg.Points(1), Dashes: []vg.Length{vg.Points(4), vg.Points(4)}}
+	p.Add(d)
+	p.Legend.Add("offered = served", d)
+	if !saturated {
+		return nil
+	}
+	x, err := scatter(plotter.XYs{{}}, draw.GlyphStyle{Color: color.Gray{0x40}, Radius: vg.Points(4), Shape: draw.CrossGlyph{}})
+	if err != nil {
+		return err
+	}
+	p.Legend.Add("load generator saturated", x)
+	return nil
 }
 
 func timeline(f *File) (*plot.Plot, error) {

@@ -9,7 +9,7 @@ LDFLAGS := -X main.version=$(VERSION)
 PROXYLAB := bin/proxylab
 SCENARIO ?= scenarios/default.yaml
 
-.PHONY: all setup setup-test proxylab compare report smoke build conformance test test-kernels vet fmt-check rust-check zig-check bpf bench bench-loadgen bench-proxies cleanup clean
+.PHONY: all setup setup-test proxylab compare report smoke build conformance test test-kernels vet fmt-check rust-check zig-check bpf bench bench-loadgen bench-proxies bench-probes cleanup clean
 
 all: proxylab
 
@@ -104,6 +104,13 @@ bench-loadgen:
 bench-proxies:
 	@scripts/setup.sh --wrk
 	@scripts/bench-proxies.sh
+
+## bench-probes: the probes' observer effect on go-proxy under connection churn, probes
+## detached and attached A B A B, per attach mode and perf-buffer setting (EVENTS="none all";
+## PAIRS, DURATION: see scripts/bench-probes.sh); needs root
+bench-probes:
+	@scripts/setup.sh --wrk
+	@scripts/bench-probes.sh
 
 ## cleanup: remove containers a crashed run left behind and images of earlier builds
 cleanup: proxylab

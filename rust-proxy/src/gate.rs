@@ -16,8 +16,8 @@
 //! to a refused request is the proxy's own (status, text, `Connection:
 //! close`) and no byte of it reaches the upstream.
 //!
-//! The gate also keeps the head, idle and body-progress deadlines, and
-//! writes the interim (1xx) heads the service hands it, in order: only
+//! The gate also keeps the head, idle, body-progress and client
+//! write-progress deadlines, and writes the interim (1xx) heads the service hands it, in order: only
 //! once hyper has flushed everything it buffered of earlier answers.
 
 use std::future::Future;
@@ -53,6 +53,14 @@ const LINGER_BYTES: u64 = 64 << 20;
 pub const HEAD_TIMEOUT: Duration = Duration::from_secs(5);
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(120);
 pub const BODY_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long one write to the client may make no progress before the
+/// connection is closed: a client that stops reading its answer. Tests
+/// shorten it so that a stall can be watched in well under a second.
+pub const WRITE_TIMEOUT: Duration = if cfg!(test) {
+    Duration::from_millis(300)
+} else {
+    Duration::from_secs(30)
+};
 
 /// What the gate and the service of one connection tell each other. The
 /// service runs in the connection's task; only the interim heads come
@@ -214,6 +222,12 @@ pub struct Gate {
     waiting_since: Option<Instant>,
     wait: Wait,
     timer: Pin<Box<Sleep>>,
+    /// The write-progress deadline: made at the first write that blocks
+    /// and reset for every later stall, so writes that complete at once
+    /// never touch it.
+    write_timer: Option<Pin<Box<Sleep>>>,
+    /// A write is blocked and `write_timer` runs for it.
+    write_stalled: bool,
 }
 
 impl Gate {
@@ -240,7 +254,39 @@ impl Gate {
             waiting_since: None,
             wait: Wait::None,
             timer: Box::pin(tokio::time::sleep_until(now + HEAD_TIMEOUT)),
+            write_timer: None,
+            write_stalled: false,
         }
+    }
+
+    /// Passes on the outcome of a write to the client, keeping the
+    /// write-progress deadline: progress disarms it, a block arms it (or
+    /// keeps it from the first block on), and once it has run out the
+    /// blocked write fails, which makes hyper close the connection.
+    fn watch_write<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        r: Poll<io::Result<T>>,
+    ) -> Poll<io::Result<T>> {
+        if r.is_ready() {
+            self.write_stalled = false;
+            return r;
+        }
+        if !self.write_stalled {
+            self.write_stalled = true;
+            let at = Instant::now() + WRITE_TIMEOUT;
+            match self.write_timer.as_mut() {
+                Some(t) => t.as_mut().reset(at),
+                None => self.write_timer = Some(Box::pin(tokio::time::sleep_until(at))),
+            }
+        }
+        if let Some(t) = self.write_timer.as_mut() {
+            ready!(t.as_mut().poll(cx));
+        }
+        Poll::Ready(Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            "writing to the client made no progress within the write timeout",
+        )))
     }
 
     fn refuse_head(&mut self, why: Reject) {
@@ -465,6 +511,7 @@ impl Gate {
                 return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
             }
             *sent += n;
+            self.write_stalled = false;
         }
         Poll::Ready(Ok(()))
     }
@@ -484,6 +531,7 @@ impl Gate {
                 return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
             }
             q.sent += n;
+            self.write_stalled = false;
         }
         q.bytes.clear();
         q.sent = 0;
@@ -492,6 +540,41 @@ impl Gate {
             w.wake();
         }
         Poll::Ready(Ok(()))
+    }
+}
+
+/// The write path without its deadline, which the `Write` methods keep.
+impl Gate {
+    fn write(&mut self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        self.intercept(buf);
+        if self.own.is_some() {
+            ready!(self.poll_own(cx))?;
+            return Poll::Ready(Ok(buf.len()));
+        }
+        ready!(self.poll_interim(cx))?;
+        Pin::new(&mut self.io).poll_write(cx, buf)
+    }
+
+    fn write_vectored(
+        &mut self,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        if let Some(first) = bufs.iter().find(|b| !b.is_empty()) {
+            self.intercept(first);
+        }
+        if self.own.is_some() {
+            ready!(self.poll_own(cx))?;
+            return Poll::Ready(Ok(bufs.iter().map(|b| b.len()).sum()));
+        }
+        ready!(self.poll_interim(cx))?;
+        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
+    }
+
+    fn flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        ready!(self.poll_own(cx))?;
+        ready!(self.poll_interim(cx))?;
+        Pin::new(&mut self.io).poll_flush(cx)
     }
 }
 
@@ -572,13 +655,8 @@ impl Write for Gate {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        this.intercept(buf);
-        if this.own.is_some() {
-            ready!(this.poll_own(cx))?;
-            return Poll::Ready(Ok(buf.len()));
-        }
-        ready!(this.poll_interim(cx))?;
-        Pin::new(&mut this.io).poll_write(cx, buf)
+        let r = this.write(cx, buf);
+        this.watch_write(cx, r)
     }
 
     fn poll_write_vectored(
@@ -587,15 +665,8 @@ impl Write for Gate {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        if let Some(first) = bufs.iter().find(|b| !b.is_empty()) {
-            this.intercept(first);
-        }
-        if this.own.is_some() {
-            ready!(this.poll_own(cx))?;
-            return Poll::Ready(Ok(bufs.iter().map(|b| b.len()).sum()));
-        }
-        ready!(this.poll_interim(cx))?;
-        Pin::new(&mut this.io).poll_write_vectored(cx, bufs)
+        let r = this.write_vectored(cx, bufs);
+        this.watch_write(cx, r)
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -607,14 +678,14 @@ impl Write for Gate {
         // hyper flushes its own buffer to the gate before asking for this.
         this.shared.flushed.store(true, Relaxed);
         this.note_flushed();
-        ready!(this.poll_own(cx))?;
-        ready!(this.poll_interim(cx))?;
-        Pin::new(&mut this.io).poll_flush(cx)
+        let r = this.flush(cx);
+        this.watch_write(cx, r)
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        ready!(this.poll_own(cx))?;
+        let r = this.poll_own(cx);
+        ready!(this.watch_write(cx, r))?;
         if !this.refused && !this.shared.refused.load(Relaxed) {
             return Pin::new(&mut this.io).poll_shutdown(cx);
         }
@@ -807,6 +878,81 @@ mod tests {
             let got = served(input).await;
             let want = format!("{}{refusal}", OK.repeat(*good));
             assert_eq!(got, want, "{:?}", String::from_utf8_lossy(input));
+        }
+    }
+
+    /// Serves one `Connection: close` GET answered with `len` bytes to a
+    /// client with small socket buffers that reads in 16 KiB pieces with
+    /// `pause` between them, or with `None` reads nothing until the
+    /// connection has been served. Returns how long hyper served it,
+    /// whether that ended in an error, and how many bytes the client got.
+    async fn answer_to_reader(len: usize, pause: Option<Duration>) -> (Duration, bool, usize) {
+        use crate::body::{Answer, ProxyBody};
+        use std::io::Read as _;
+        let ln = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = ln.local_addr().unwrap();
+        let (served_tx, served_rx) = std::sync::mpsc::channel::<()>();
+        let client = std::thread::spawn(move || {
+            let sock =
+                socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+            sock.set_recv_buffer_size(16 << 10).unwrap();
+            sock.connect(&addr.into()).unwrap();
+            let mut c: std::net::TcpStream = sock.into();
+            c.write_all(b"GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n")
+                .unwrap();
+            c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            if pause.is_none() {
+                let _ = served_rx.recv();
+            }
+            let (mut got, mut buf) = (0, vec![0; 16 << 10]);
+            while let Ok(n @ 1..) = c.read(&mut buf) {
+                got += n;
+                if let Some(p) = pause {
+                    std::thread::sleep(p);
+                }
+            }
+            got
+        });
+        let (server, _) = ln.accept().await.unwrap();
+        socket2::SockRef::from(&server)
+            .set_send_buffer_size(16 << 10)
+            .unwrap();
+        let shared = Arc::new(Shared::default());
+        let calls = shared.clone();
+        let body = bytes::Bytes::from(vec![b'x'; len]);
+        let svc = hyper::service::service_fn(move |_req| {
+            let _ = calls.next_call();
+            let body = Answer::new(ProxyBody::Text(Some(body.clone())), calls.clone());
+            async move { Ok::<_, std::convert::Infallible>(http::Response::new(body)) }
+        });
+        let started = Instant::now();
+        let conn = hyper::server::conn::http1::Builder::new()
+            .serve_connection(Gate::new(server, LIMITS, shared), svc);
+        // Bounded, so that a connection never cut off fails the test
+        // rather than hanging it.
+        let r = tokio::time::timeout(Duration::from_secs(5), conn).await;
+        let took = started.elapsed();
+        let _ = served_tx.send(());
+        (took, !matches!(r, Ok(Ok(()))), client.join().unwrap())
+    }
+
+    #[tokio::test]
+    async fn a_client_that_stops_reading_is_closed_and_a_slow_one_is_not() {
+        const LEN: usize = 2 << 20;
+        // (client's pause between reads, whether it is cut off)
+        let cases = [(None, true), (Some(Duration::from_millis(5)), false)];
+        for (pause, cut) in cases {
+            let (took, failed, got) = answer_to_reader(LEN, pause).await;
+            assert_eq!(failed, cut, "{pause:?}: served in {took:?}");
+            if cut {
+                assert!(got < LEN, "{pause:?}: got {got} bytes");
+                assert!(took >= WRITE_TIMEOUT, "{pause:?}: cut after {took:?}");
+                assert!(took < WRITE_TIMEOUT * 4, "{pause:?}: cut after {took:?}");
+            } else {
+                assert!(got > LEN, "{pause:?}: got {got} bytes");
+                // The answer took longer than one stall may last.
+                assert!(took > WRITE_TIMEOUT, "{pause:?}: served in {took:?}");
+            }
         }
     }
 }

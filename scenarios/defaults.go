@@ -11,6 +11,7 @@ func (s *Scenario) setDefaults() {
 	s.Repeat = 1
 	s.Warmup = Duration(5 * time.Second)
 	s.Upstream.ResponseBytes = 1024
+	s.Load.Model = ModelOpen
 	s.Load.Method = "GET"
 	s.Load.Path = "/"
 	s.Load.Connections = 64

@@ -3,6 +3,7 @@ package scenarios
 import (
 	"encoding/json"
 	"errors"
+	"flag"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -13,6 +14,10 @@ import (
 
 	"gopkg.in/yaml.v3"
 )
+
+// update rewrites the .err and .json files beside the fixtures from what
+// the decoder gives: go test ./scenarios -update, then read the diff.
+var update = flag.Bool("update", false, "rewrite the expected .err and .json files of the fixtures")
 
 // fixtures lists testdata/<prefix>*.yaml and fails when there are none, so a
 // moved directory cannot make the fixture tests pass vacuously.
@@ -41,6 +46,12 @@ func TestParseBadFixtures(t *testing.T) {
 			}
 			if s != nil {
 				t.Errorf("LoadFile returned a scenario along with the error")
+			}
+			if *update {
+				want = []byte(err.Error() + "\n")
+				if err := os.WriteFile(strings.TrimSuffix(file, ".yaml")+".err", want, 0o644); err != nil {
+					t.Fatal(err)
+				}
 			}
 			if got := err.Error() + "\n"; got != string(want) {
 				t.Errorf("errors differ\ngot:\n%s\nwant:\n%s", got, want)
@@ -77,6 +88,19 @@ func TestParseGoodFixtures(t *testing.T) {
 			gotJSON, err := json.Marshal(s)
 			if err != nil {
 				t.Fatal(err)
+			}
+			if *update {
+				var b strings.Builder
+				enc := json.NewEncoder(&b)
+				enc.SetEscapeHTML(false)
+				enc.SetIndent("", "  ")
+				if err := enc.Encode(s); err != nil {
+					t.Fatal(err)
+				}
+				wantJSON = []byte(b.String())
+				if err := os.WriteFile(strings.TrimSuffix(file, ".yaml")+".json", wantJSON, 0o644); err != nil {
+					t.Fatal(err)
+				}
 			}
 			var got, want any
 			if err := json.Unmarshal(gotJSON, &got); err != nil {
@@ -157,7 +181,7 @@ func TestSearchDefaults(t *testing.T) {
 func TestCommittedScenarios(t *testing.T) {
 	files, err := filepath.Glob("*.yaml")
 	if err != nil || len(files) < 2 {
-		t.Fatalf("want at least smoke.yaml and default.yaml, found %v (err %v)", files, err)
+		t.Fatalf("want at least smoke.yaml and the default run, found %v (err %v)", files, err)
 	}
 	loaded := map[string]*Scenario{}
 	for _, f := range files {
@@ -181,33 +205,55 @@ func TestCommittedScenarios(t *testing.T) {
 			}
 			return ""
 		}},
-		{"default.yaml", func(s *Scenario) string {
-			if s.Name != "keepalive-1k" {
-				return "name " + s.Name + ", want keepalive-1k"
-			}
-			if len(s.Proxies) != 0 {
-				return "lists proxies; make compare runs all present"
-			}
-			if s.Repeat < 4 {
-				return "repeats fewer than 4 times; no difference between proxies could be significant"
-			}
-			if d := 3 * s.TotalDuration(); d > 10*time.Minute {
-				return "runs " + d.String() + " for three proxies; keep it to about ten minutes"
-			}
-			if !s.Probes.Enabled || s.Probes.Mode != "auto" {
-				return "probes must be enabled in auto mode"
+		{"capacity.yaml", func(s *Scenario) string {
+			if s.Load.Search == nil || s.Repeat < 3 {
+				return "must search, at least 3 times, so each capacity has an interval"
 			}
 			return ""
 		}},
-		{"max.yaml", func(s *Scenario) string {
+		{"latency.yaml", func(s *Scenario) string {
+			for _, st := range s.Load.Steps {
+				if st.OfCapacity == 0 {
+					return "every step must be a share of the capacity"
+				}
+			}
+			return ""
+		}},
+		{"churn.yaml", func(s *Scenario) string {
+			if s.Load.Keepalive || s.Probes.Events.Sample != 1 {
+				return "must open a connection per request and send every probe event"
+			}
+			return ""
+		}},
+		{"replicate-article.yaml", func(s *Scenario) string {
+			if !s.Load.Closed() || s.Load.Connections != 400 || len(s.Load.Steps) != 1 || s.Load.Steps[0].Duration.D() != 30*time.Second {
+				return "must be wrk -c400 -d30s: closed model, 400 connections, one 30 s step"
+			}
+			return ""
+		}},
+	}
+	for _, f := range DefaultRun {
+		tests = append(tests, struct {
+			file  string
+			check func(s *Scenario) string
+		}{f, func(s *Scenario) string {
 			if !slices.Equal(s.Proxies, ProxyNames()) {
-				return "must list every proxy and baseline"
+				return "the default run measures every proxy and both baselines"
 			}
-			if s.Load.Search == nil {
-				return "must search, not step"
+			if s.Repeat < 3 || !s.Probes.Enabled || s.Probes.Mode != "auto" {
+				return "the default run repeats at least 3 times with probes in auto mode"
 			}
 			return ""
-		}},
+		}})
+	}
+	var total time.Duration
+	for _, f := range DefaultRun {
+		if s := loaded[f]; s != nil {
+			total += estimate(s)
+		}
+	}
+	if total > 14*time.Minute {
+		t.Errorf("the default run (%v) takes about %v; keep make compare within 15 minutes with building and verifying", DefaultRun, total.Round(time.Second))
 	}
 	for _, tt := range tests {
 		s := loaded[tt.file]
@@ -223,8 +269,21 @@ func TestCommittedScenarios(t *testing.T) {
 
 // TestSchemaModeline keeps editors validating the committed files as they
 // are written.
+// estimate is about how long s runs for every row it lists: its steps, a
+// search as eleven probes (doubling from a few thousand to past 100000/s,
+// then five bisections) and three seconds per row and repetition to start
+// the containers.
+func estimate(s *Scenario) time.Duration {
+	per := s.TotalDuration() + 3*time.Second*time.Duration(s.Repeat)
+	if se := s.Load.Search; se != nil {
+		per += 10 * se.StepDuration.D() * time.Duration(s.Repeat)
+	}
+	return per * time.Duration(len(s.Proxies))
+}
+
 func TestSchemaModeline(t *testing.T) {
-	for _, f := range []string{"default.yaml", "smoke.yaml", "max.yaml"} {
+	files, _ := filepath.Glob("*.yaml")
+	for _, f := range files {
 		data, err := os.ReadFile(f)
 		if err != nil {
 			t.Fatal(err)

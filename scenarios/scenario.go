@@ -22,6 +22,11 @@ var Baselines = []string{"direct", "nginx"}
 // ProxyNames is every name proxies may hold.
 func ProxyNames() []string { return append(append([]string{}, KnownProxies...), Baselines...) }
 
+// DefaultRun is what `proxylab compare` runs without arguments, in this
+// order: the capacity of every row, latency at shares of the slowest lab
+// proxy's capacity, and connection churn (file names in this folder).
+var DefaultRun = []string{"capacity.yaml", "latency.yaml", "churn.yaml"}
+
 // ProbeModes are the values probes.mode accepts; "auto" tries the others in
 // turn.
 var ProbeModes = []string{"auto", "kprobe", "fentry", "tracepoint"}
@@ -46,8 +51,23 @@ type Upstream struct {
 	Delay         Duration `yaml:"delay" json:"delay"`
 }
 
-// Load is the offered load. Exactly one of Steps and Search is set.
+// Load models. An open model sends at a fixed rate whatever the answers
+// do (vegeta's, and how users arrive); a closed model keeps each connection
+// busy, its next request sent when the last answer arrived (wrk's, and
+// what most published figures use). Their figures answer different
+// questions and are never compared with each other.
+const (
+	ModelOpen   = "open"
+	ModelClosed = "closed"
+)
+
+// LoadModels are the values load.model accepts.
+var LoadModels = []string{ModelOpen, ModelClosed}
+
+// Load is the offered load. Exactly one of Steps and Search is set; a
+// closed model has steps only.
 type Load struct {
+	Model       string   `yaml:"model" json:"model,omitempty"` // ModelOpen (default) or ModelClosed
 	Method      string   `yaml:"method" json:"method"`
 	Path        string   `yaml:"path" json:"path"`
 	BodyBytes   ByteSize `yaml:"body_bytes" json:"body_bytes"`
@@ -57,10 +77,19 @@ type Load struct {
 	Search      *Search  `yaml:"search,omitempty" json:"search,omitempty"`
 }
 
-// Step holds a constant request rate (open model) for a while.
+// Closed reports whether the load is the closed model; an empty model (a
+// scenario built in code, or echoed by an older results file) is open.
+func (l *Load) Closed() bool { return l.Model == ModelClosed }
+
+// Step holds one load level for a while: in the open model a constant
+// rate, given in requests per second or as a share of the capacity a
+// search measured before it (OfCapacity, resolved by the lab when the run
+// starts); in the closed model only a duration, the level being
+// load.connections.
 type Step struct {
-	Rate     int      `yaml:"rate" json:"rate"` // requests per second
-	Duration Duration `yaml:"duration" json:"duration"`
+	Rate       int      `yaml:"rate,omitempty" json:"rate,omitempty"` // requests per second
+	OfCapacity Share    `yaml:"of_capacity,omitempty" json:"of_capacity,omitempty"`
+	Duration   Duration `yaml:"duration" json:"duration"`
 }
 
 // Search looks for the highest rate that still meets a latency objective.

@@ -130,6 +130,11 @@ func leaf(t *testing.T, doc map[string]any, typ reflect.Type, prop map[string]an
 			t.Errorf("%s: a ByteSize must use #/$defs/size, schema has %v", path, prop)
 		}
 		return
+	case reflect.TypeFor[Share]():
+		if prop["$ref"] != "#/$defs/share" {
+			t.Errorf("%s: a Share must use #/$defs/share, schema has %v", path, prop)
+		}
+		return
 	case reflect.TypeFor[Events]():
 		// A word or a mapping of its fields: the mapping is the second form.
 		if prop["$ref"] != "#/$defs/events" {
@@ -215,7 +220,10 @@ func TestSchemaConstantsMatchGo(t *testing.T) {
 		{"properties/name/maxLength", float64(maxNameLen)},
 		{"properties/proxies/items/enum", strs(ProxyNames())},
 		{"properties/load/properties/method/enum", strs(Methods)},
-		{"properties/load/then/properties/method/enum", strs(BodyMethods)},
+		{"properties/load/allOf/0/then/properties/method/enum", strs(BodyMethods)},
+		{"properties/load/properties/model/enum", strs(LoadModels)},
+		{"$defs/share/anyOf/0/maximum", float64(maxShare)},
+		{"$defs/share/anyOf/1/pattern", sharePattern.String()},
 		{"properties/load/properties/path/pattern", pathPattern.String()},
 		{"properties/load/properties/connections/maximum", float64(maxConnections)},
 		{"properties/probes/properties/mode/enum", strs(ProbeModes)},

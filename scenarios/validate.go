@@ -26,6 +26,9 @@ const (
 	// minStepDuration: shorter steps hold too few per-second samples to
 	// say anything about a steady state.
 	minStepDuration = time.Second
+	// maxShare bounds of_capacity: above the capacity a rate is a probe
+	// of overload, which a search does better.
+	maxShare = 1.5
 	// minProxyMemory is the smallest memory limit Docker accepts.
 	minProxyMemory = 6 << 20
 )
@@ -132,6 +135,11 @@ func (v *validator) load(l *Load) {
 	if l.Connections < 1 || l.Connections > maxConnections {
 		v.add("load.connections", "must be between 1 and %d, got %d", maxConnections, l.Connections)
 	}
+	if l.Model != "" && !slices.Contains(LoadModels, l.Model) {
+		v.add("load.model", "unknown load model %q; allowed: %s", l.Model, strings.Join(LoadModels, ", "))
+	} else if l.Closed() && l.Search != nil {
+		v.add("load.search", "a search varies the rate, which the closed model does not set; use model: open, or steps")
+	}
 	switch {
 	case v.failed["load.steps"] || v.failed["load.search"]:
 		// Already reported; which of the two was meant is unknown.
@@ -143,17 +151,29 @@ func (v *validator) load(l *Load) {
 		v.add("load.steps", "empty step list; give at least one {rate, duration}")
 	}
 	for i, st := range l.Steps {
-		v.step(fmt.Sprintf("load.steps[%d]", i), st)
+		v.step(fmt.Sprintf("load.steps[%d]", i), st, l.Closed())
 	}
 	if l.Search != nil {
 		v.search("load.search", l.Search)
 	}
 }
 
-func (v *validator) step(path string, st Step) {
-	switch rp := path + ".rate"; {
+func (v *validator) step(path string, st Step, closed bool) {
+	rp, cp := path+".rate", path+".of_capacity"
+	hasRate := st.Rate != 0 || (v.pos != nil && !v.absent(rp))
+	hasShare := st.OfCapacity != 0 || (v.pos != nil && !v.absent(cp))
+	switch {
+	case closed && (hasRate || hasShare):
+		v.add(path, "the closed model sets no rate (each connection sends its next request when the last answer arrived); give only duration")
+	case closed:
+	case hasRate && hasShare:
+		v.add(cp, "set either rate or of_capacity, not both")
+	case hasShare:
+		if !(st.OfCapacity > 0 && st.OfCapacity <= maxShare) {
+			v.add(cp, "must be greater than 0%% and at most %s, got %s", Share(maxShare), st.OfCapacity)
+		}
 	case v.absent(rp):
-		v.add(rp, "required (requests per second)")
+		v.add(rp, "required (requests per second, or of_capacity: a share of the capacity a search measured)")
 	case st.Rate <= 0:
 		v.add(rp, "must be greater than 0, got %d", st.Rate)
 	}

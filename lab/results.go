@@ -34,7 +34,24 @@ type Results struct {
 	SummaryMethod *SummaryMethod `json:"summary_method,omitempty"`
 	Placement     Placement      `json:"placement"`
 	Probes        *ProbeSetup    `json:"probes,omitempty"` // absent when the scenario disables them
-	Proxies       []*ProxyResult `json:"proxies"`
+	// Capacity is the capacity that steps given as of_capacity are shares
+	// of; absent when the scenario has none.
+	Capacity *CapacityRef   `json:"capacity,omitempty"`
+	Proxies  []*ProxyResult `json:"proxies"`
+}
+
+// CapacityRef is the capacity a scenario's of_capacity steps were resolved
+// against: the lowest median capacity among the lab proxies (baselines
+// excluded) of a searched run, so that every row is measured at the same
+// rates and no lab proxy is asked for more than it holds.
+type CapacityRef struct {
+	Rate     int    `json:"rate"`     // requests per second
+	Proxy    string `json:"proxy"`    // whose capacity it is
+	Scenario string `json:"scenario"` // the searched scenario's name
+	RunID    string `json:"run_id"`   // its results' run id
+	File     string `json:"file"`     // its results file, as given
+	// Runs is how many of that proxy's searched runs the median is of.
+	Runs int `json:"runs"`
 }
 
 // ProbeSetup says how the eBPF probes were attached: the mode in use and

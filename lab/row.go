@@ -242,11 +242,11 @@ func (w *row) warmup() error {
 	if d <= 0 {
 		return nil
 	}
-	rate := 0
+	rate := 0 // the closed model
 	if s := w.r.sc.Load.Search; s != nil {
 		rate = s.Start
 	} else {
-		rate = w.r.sc.Load.Steps[0].Rate
+		rate = w.r.rates[0]
 	}
 	w.event(Event{Kind: EventStepStart, Step: 0, Rate: rate, Duration: d})
 	return w.cut(w.gen.Warmup(w.sctx, loadgen.Step{Rate: rate, Duration: d}), "warm-up")
@@ -257,9 +257,9 @@ func (w *row) steps() error {
 	for i, s := range w.r.sc.Load.Steps {
 		var err error
 		if w.r.sc.Probes.Overhead && w.probed() {
-			err = w.measureTwins(i, s.Rate, s.Duration.D())
+			err = w.measureTwins(i, w.r.rates[i], s.Duration.D())
 		} else {
-			_, err = w.measure(s.Rate, s.Duration.D())
+			_, err = w.measure(w.r.rates[i], s.Duration.D())
 		}
 		if err := w.cut(err, fmt.Sprintf("step %d", i+1)); err != nil {
 			return err

@@ -245,6 +245,12 @@ func testRunner(t *testing.T, l *inProcess, sc *scenarios.Scenario, rows ...Comp
 	t.Helper()
 	r := &runner{launch: l, sc: sc, o: Options{RunID: "t" + strconv.Itoa(freePort(t)), ResultsDir: t.TempDir()},
 		placement: Placement{ProxyCPUs: "0", UpstreamCPUs: "0", LoadgenCPUs: "0", ProxyMemory: 64 << 20}}
+	// of_capacity steps are shares of 20000/s.
+	rates, err := StepRates(sc, &CapacityRef{Rate: 20000, Proxy: "rust"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.rates = rates
 	up := Upstream
 	up.Port = freePort(t)
 	r.upstream = &Artifact{Component: up, ImageTag: "proxylab/upstream:test"}
@@ -452,6 +458,48 @@ func TestSearchRowRecordsEveryProbe(t *testing.T) {
 	}
 	if s.Probes[0].TargetRate != 100 {
 		t.Errorf("first probe at %d/s, want search.start", s.Probes[0].TargetRate)
+	}
+}
+
+// Steps given as shares of a capacity (testRunner's 20000/s) run at their
+// resolved rates, and a
+// closed-model step runs unpaced, each connection sending when its last
+// answer arrived: no target rate, never called saturated.
+func TestSharesAndClosedModelSetTheLoad(t *testing.T) {
+	d := scenarios.Duration(300 * time.Millisecond)
+	shares := fastScenario(1, 0)
+	shares.Load.Steps = []scenarios.Step{{OfCapacity: 0.01, Duration: d}, {OfCapacity: 0.02, Duration: d}}
+	closed := fastScenario(1, 0)
+	closed.Load.Model = scenarios.ModelClosed
+	closed.Load.Steps = []scenarios.Step{{Duration: d}}
+	tests := []struct {
+		name  string
+		sc    *scenarios.Scenario
+		rates []float64
+	}{
+		{"shares of 20000/s", shares, []float64{200, 400}},
+		{"closed", closed, []float64{0}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			l := &inProcess{}
+			r, arts := testRunner(t, l, tt.sc, proxies("go")...)
+			run := r.runOne(context.Background(), arts[0], 1)
+			if run.Status != RunOK || len(run.Steps) != len(tt.rates) {
+				t.Fatalf("run %+v with %d steps, want %d measured steps", run, len(run.Steps), len(tt.rates))
+			}
+			for i, st := range run.Steps {
+				if st.TargetRate != tt.rates[i] || st.Requests == 0 || st.LoadgenSaturated {
+					t.Errorf("step %d: target %.0f/s, %d requests, saturated %v (%s); want %.0f/s, requests, not saturated",
+						i+1, st.TargetRate, st.Requests, st.LoadgenSaturated, st.Saturation, tt.rates[i])
+				}
+			}
+			if tt.rates[0] == 0 && run.Steps[0].AchievedRate < 1000 {
+				// Unpaced on loopback, four connections do thousands a
+				// second; a paced 200/s would be far below.
+				t.Errorf("closed step achieved %.0f/s: it was paced", run.Steps[0].AchievedRate)
+			}
+		})
 	}
 }
 

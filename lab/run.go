@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/url"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -34,6 +35,14 @@ type Options struct {
 	SkipVerify bool   // measure proxies without running the conformance suite first
 	RawDir     string // "" = none; else every step's results in vegeta's encoding, one file per step (RawFile)
 	Observer   func(Event)
+	// Capacity resolves the scenario's of_capacity steps; nil when it has
+	// none (CapacityOf reads it from a searched run's results).
+	Capacity *CapacityRef
+	// Verified carries conformance results from one Compare to the next
+	// of the same invocation, by image tag (a content hash of the binary)
+	// and upstream: an unchanged proxy is not verified twice. nil: no
+	// sharing.
+	Verified map[string]*Verification
 }
 
 // EventKind tells what an Event reports.
@@ -78,6 +87,7 @@ type runner struct {
 	res       *Results
 	path      string
 	failed    []string // runs recorded as failed, for the stop reason
+	rates     []int    // each step's rate, of_capacity resolved; 0 in the closed model
 }
 
 // Compare runs a scenario: builds the images, measures every proxy in turn
@@ -121,6 +131,9 @@ func newRunner(e *Engine, sc *scenarios.Scenario, o Options) (*runner, []Compone
 		return nil, nil, err
 	}
 	r := &runner{e: e, launch: e, sc: sc, o: o}
+	if r.rates, err = StepRates(sc, o.Capacity); err != nil {
+		return nil, nil, err
+	}
 	r.placement = DefaultPlacement(runtime.NumCPU()).Override(
 		sc.Resources.ProxyCPUs, sc.Resources.UpstreamCPUs, sc.Resources.LoadgenCPUs, int64(sc.Resources.ProxyMemory))
 	if err := r.placement.Check(runtime.NumCPU()); err != nil {
@@ -226,6 +239,9 @@ func (r *runner) newResults(p *prepared, setup *ProbeSetup, source *Source) *Res
 		Upstream:      &Image{Tag: r.upstream.ImageTag, ID: r.upstream.ImageID, SizeBytes: r.upstream.ImageBytes},
 		SummaryMethod: Method(),
 	}
+	if slices.ContainsFunc(r.sc.Load.Steps, func(s scenarios.Step) bool { return s.OfCapacity > 0 }) {
+		res.Capacity = r.o.Capacity
+	}
 	for _, a := range p.rows {
 		res.Proxies = append(res.Proxies, proxyResult(a, p.verified[a.Name]))
 	}
@@ -319,6 +335,12 @@ func (r *runner) verify(ctx context.Context, arts []*Artifact) (map[string]*Veri
 			out[a.Name] = &Verification{Skipped: true, Reason: "--skip-verify", Failed: []string{}}
 			continue
 		}
+		key := a.ImageTag + " " + r.upstream.ImageTag
+		if v := r.o.Verified[key]; v != nil {
+			out[a.Name] = v
+			r.info(fmt.Sprintf("%s: verified earlier in this invocation, the same binary: %d of %d cases passed", a.Name, v.Cases-len(v.Failed), v.Cases))
+			continue
+		}
 		r.info(fmt.Sprintf("verifying %s against the proxy contract (%d cases)", a.Name, len(conformance.Cases())))
 		rep, err := Verify(ctx, a, r.upstream)
 		if ctx.Err() != nil {
@@ -328,6 +350,9 @@ func (r *runner) verify(ctx context.Context, arts []*Artifact) (map[string]*Veri
 			return nil, fmt.Errorf("verify %s: %w", a.Name, err)
 		}
 		out[a.Name] = &Verification{Passed: rep.Passed, Cases: rep.Cases, Failed: rep.Failed, Seconds: math.Round(rep.Seconds*10) / 10}
+		if r.o.Verified != nil && rep.Passed {
+			r.o.Verified[key] = out[a.Name]
+		}
 		r.reportVerification(a, rep)
 		if !rep.Passed {
 			bad = append(bad, fmt.Sprintf("%s (%d of %d cases failed)", a.Name, len(rep.Failed), rep.Cases))

@@ -40,11 +40,11 @@ func (d *display) observe(e lab.Event) {
 	case lab.EventInfo:
 		d.line(e.Message)
 	case lab.EventStepStart:
-		d.line(fmt.Sprintf("%s %s: %d/s for %s", where(e), stepName(e), e.Rate, e.Duration))
+		d.line(fmt.Sprintf("%s %s: %s for %s", where(e), stepName(e), rateText(e.Rate), e.Duration))
 	case lab.EventProgress:
 		p := e.Progress
-		s := fmt.Sprintf("%s %s  %s/%s  live %.0f/s of %d/s  requests %d  errors %d",
-			where(e), stepName(e), p.Elapsed.Truncate(time.Second), e.Duration, p.Rate, e.Rate, p.Requests, p.Errors)
+		s := fmt.Sprintf("%s %s  %s/%s  live %.0f/s of %s  requests %d  errors %d",
+			where(e), stepName(e), p.Elapsed.Truncate(time.Second), e.Duration, p.Rate, rateText(e.Rate), p.Requests, p.Errors)
 		if d.tty {
 			fmt.Fprintf(d.w, "\r\033[K%s", s)
 			d.live = true
@@ -65,6 +65,15 @@ func (d *display) observe(e lab.Event) {
 		}
 		d.line(s)
 	}
+}
+
+// rateText is a step's offered load: its rate, or for the closed model
+// (rate 0) what sets the pace instead.
+func rateText(rate int) string {
+	if rate == 0 {
+		return "closed loop"
+	}
+	return fmt.Sprintf("%d/s", rate)
 }
 
 // line prints a lasting line, clearing a status line first.

@@ -20,10 +20,13 @@ type decoder struct {
 	// failed holds paths whose value could not be decoded; validation skips
 	// them and everything below, which would only repeat the problem.
 	failed map[string]bool
+	// homes maps every key of the format to the mappings it belongs in,
+	// for the hint on a key written at the wrong level.
+	homes map[string][]string
 }
 
 func newDecoder(file string) *decoder {
-	return &decoder{file: file, pos: map[string]*yaml.Node{}, failed: map[string]bool{}}
+	return &decoder{file: file, pos: map[string]*yaml.Node{}, failed: map[string]bool{}, homes: keyHomes()}
 }
 
 func (d *decoder) errorAt(n *yaml.Node, path, format string, args ...any) {
@@ -153,7 +156,7 @@ func (d *decoder) mapping(n *yaml.Node, path string, v reflect.Value) {
 			}
 		}
 		if idx < 0 {
-			d.errorAt(k, path, "%s", unknownKey(k.Value, keysOf(fields)))
+			d.errorAt(k, path, "%s", unknownKey(k.Value, keysOf(fields), d.homes))
 			continue
 		}
 		d.value(val, joinPath(path, k.Value), v.Field(idx))
@@ -174,10 +177,10 @@ func (d *decoder) sequence(n *yaml.Node, path string, v reflect.Value) {
 
 // unknownKey explains an unknown key: where it belongs if it is a key of
 // another mapping, else the closest allowed key, and always the allowed list.
-func unknownKey(key string, allowed []string) string {
+func unknownKey(key string, allowed []string, byKey map[string][]string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "unknown key %q", key)
-	if homes := keyHomes()[key]; len(homes) > 0 {
+	if homes := byKey[key]; len(homes) > 0 {
 		where := make([]string, len(homes))
 		for i, h := range homes {
 			where[i] = "in " + h

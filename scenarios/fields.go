@@ -4,6 +4,8 @@ import (
 	"reflect"
 	"strings"
 	"sync"
+
+	"gopkg.in/yaml.v3"
 )
 
 // field is one YAML key of a struct type.
@@ -34,10 +36,15 @@ func keysOf(fs []field) []string {
 	return keys
 }
 
-// keyHomes maps every key of the format to the mappings it may appear in
-// ("" for the top level, "load.steps" for each step), so a key written at the
-// wrong level can be pointed to where it belongs.
-var keyHomes = sync.OnceValue(func() map[string][]string {
+// keyHomes maps every key of the scenario format to the mappings it may
+// appear in ("" for the top level, "load.steps" for each step), so a key
+// written at the wrong level can be pointed to where it belongs.
+var keyHomes = sync.OnceValue(func() map[string][]string { return homesOf(reflect.TypeFor[Scenario]()) })
+
+// homesOf maps every key of the format rooted at type t to the mappings it
+// may appear in. A type that decodes itself (yaml.Unmarshaler) has no keys
+// of its own.
+func homesOf(t reflect.Type) map[string][]string {
 	homes := map[string][]string{}
 	var walk func(t reflect.Type, path string)
 	walk = func(t reflect.Type, path string) {
@@ -47,14 +54,16 @@ var keyHomes = sync.OnceValue(func() map[string][]string {
 			for ft.Kind() == reflect.Pointer || ft.Kind() == reflect.Slice {
 				ft = ft.Elem()
 			}
-			if ft.Kind() == reflect.Struct {
+			if ft.Kind() == reflect.Struct && !reflect.PointerTo(ft).Implements(unmarshalerType) {
 				walk(ft, joinPath(path, f.key))
 			}
 		}
 	}
-	walk(reflect.TypeFor[Scenario](), "")
+	walk(t, "")
 	return homes
-})
+}
+
+var unmarshalerType = reflect.TypeFor[yaml.Unmarshaler]()
 
 func joinPath(parent, key string) string {
 	if parent == "" {

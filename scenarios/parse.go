@@ -1,9 +1,6 @@
 package scenarios
 
 import (
-	"bytes"
-	"errors"
-	"io"
 	"os"
 	"reflect"
 	"regexp"
@@ -48,28 +45,11 @@ func Parse(filename string, data []byte) (*Scenario, error) {
 
 // readDocument returns the root node of the only YAML document in data.
 func readDocument(filename string, data []byte) (*yaml.Node, error) {
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	var doc yaml.Node
-	if err := dec.Decode(&doc); err != nil {
-		if errors.Is(err, io.EOF) {
-			return nil, Errors{{File: filename, Msg: "empty file; a scenario needs at least name and load"}}
-		}
-		return nil, Errors{syntaxError(filename, err)}
+	root, err := readOne(filename, data, "scenario file", "at least name and load")
+	if err != nil {
+		return nil, Errors{err}
 	}
-	var next yaml.Node
-	switch err := dec.Decode(&next); {
-	case errors.Is(err, io.EOF):
-	case err != nil:
-		return nil, Errors{syntaxError(filename, err)}
-	default:
-		// A second document would be silently ignored by a lenient reader,
-		// and which one was meant is anyone's guess.
-		return nil, Errors{{File: filename, Line: next.Line, Column: next.Column, Msg: "a second YAML document starts here; a scenario file holds exactly one"}}
-	}
-	if len(doc.Content) == 0 {
-		return nil, Errors{{File: filename, Msg: "empty file; a scenario needs at least name and load"}}
-	}
-	return doc.Content[0], nil
+	return root, nil
 }
 
 var yamlLine = regexp.MustCompile(`^yaml: line ([0-9]+): (.*)$`)

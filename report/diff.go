@@ -53,8 +53,8 @@ func writeDiff(w writer, a, b *File) {
 				w("| %s | %d | - | - | - | - | - | step missing in B |\n", pa.Name, sa.Step)
 				continue
 			}
-			if sa.TargetRate != sb.TargetRate {
-				w("| %s | %d | target rate | %s/s | %s/s | - | - | different load: not compared |\n", pa.Name, sa.Step, rate(sa.TargetRate), rate(sb.TargetRate))
+			if sa.TargetRate != sb.TargetRate || a.load(sa.Step, sa.TargetRate) != b.load(sb.Step, sb.TargetRate) {
+				w("| %s | %d | load | %s | %s | - | - | different load: not compared |\n", pa.Name, sa.Step, a.load(sa.Step, sa.TargetRate), b.load(sb.Step, sb.TargetRate))
 				continue
 			}
 			for _, m := range compared() {
@@ -69,7 +69,7 @@ func writeDiff(w writer, a, b *File) {
 				if t, ok := stats.MannWhitney(m.Values(lab.StepsAt(pa.Runs, sa.Step-1)), m.Values(lab.StepsAt(pb.Runs, sa.Step-1))); ok {
 					p = fmt.Sprintf("%.3f", t.P)
 				}
-				w("| %s | %s | %s | %s | %s | %s | %s | %s |\n", pa.Name, stepLabel(sa), m.Label,
+				w("| %s | %s | %s | %s | %s | %s | %s | %s |\n", pa.Name, a.stepLabel(sa), m.Label,
 					lab.FormatStat(x, m.Unit), lab.FormatStat(y, m.Unit), ratio, p, verdict)
 			}
 		}

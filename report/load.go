@@ -8,8 +8,11 @@ package report
 
 import (
 	"fmt"
+	"strconv"
+	"time"
 
 	"github.com/proxylab/proxylab/lab"
+	"github.com/proxylab/proxylab/scenarios"
 )
 
 // File is one results file as the report reads it: lab's results, brought
@@ -74,4 +77,29 @@ func loadgenCPU(p *lab.ProxyResult, step int) []float64 {
 		}
 	}
 	return v
+}
+
+// closed reports whether f's load is the closed model: each connection
+// sends its next request when the last answer arrived, so a step has no
+// target rate and its figures are never set beside open-model ones.
+func (f *File) closed() bool { return f.Scenario.Load.Model == scenarios.ModelClosed }
+
+// load names the load of step (1-based) whose target rate is target:
+// "2000/s" in the open model; "closed loop, 400 connections, 30 s" in the
+// closed one, whose results file holds a target rate of 0 that must never
+// be read as a rate.
+func (f *File) load(step int, target float64) string {
+	if !f.closed() {
+		return rate(target) + "/s"
+	}
+	l := fmt.Sprintf("closed loop, %d connections", f.Scenario.Load.Connections)
+	if st := f.Scenario.Load.Steps; step >= 1 && step <= len(st) {
+		l += ", " + seconds(st[step-1].Duration.D())
+	}
+	return l
+}
+
+// seconds writes a step's duration as a reader says it: "30 s", "1.5 s".
+func seconds(d time.Duration) string {
+	return strconv.FormatFloat(d.Seconds(), 'f', -1, 64) + " s"
 }

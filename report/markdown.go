@@ -1,9 +1,7 @@
 package report
 
 import (
-	"encoding/json"
 	"fmt"
-	"io"
 	"math"
 	"slices"
 	"strings"
@@ -12,115 +10,45 @@ import (
 	"github.com/proxylab/proxylab/stats"
 )
 
-// NewMarkdown renders report.md for f; plots are the image files (relative
-// to the report) to show, in order.
+// NewMarkdown renders report.md for f alone, in the order a report of
+// several files has; plots are the image files (relative to the report) to
+// show, in order.
 func NewMarkdown(f *File, plots []Plot) Reporter {
-	return func(out io.Writer) error {
-		w, done := newWriter(out)
-		writeMarkdown(w, f, plots)
-		return done()
-	}
+	return NewSetMarkdown([]*File{f}, nil, [][]Plot{plots})
 }
 
-func writeMarkdown(w writer, f *File, plots []Plot) {
-	sc := f.Scenario
-	var names []string
-	for _, p := range f.Proxies {
-		n := p.Name
-		if p.Baseline {
-			n += " (baseline)"
-		}
-		names = append(names, n)
-	}
-	w("# %s: %s\n\n", sc.Name, strings.Join(names, ", "))
-	if sc.Description != "" {
-		w("%s.\n\n", strings.TrimSuffix(sc.Description, "."))
-	}
-	status := "complete"
-	if !f.Complete {
-		reason := f.StopReason
-		if reason == "" {
-			reason = "not finished"
-		}
-		status = "**INCOMPLETE: " + reason + "**; the steps measured before that are valid, but the comparison is not whole"
-	}
-	reps := "1 repetition per proxy"
-	if sc.Repeat > 1 {
-		reps = fmt.Sprintf("%d repetitions per proxy, the proxy order rotated each repetition", sc.Repeat)
-	}
-	w("Run `%s`, %s to %s UTC, %s. %s; %s warm-up per run, not measured. proxylab %s.\n\n",
-		f.RunID, f.StartedAt.UTC().Format("2006-01-02 15:04:05"), f.EndedAt.UTC().Format("15:04:05"), status, reps, sc.Warmup, f.ToolVersion)
-
-	writeMethod(w, f)
-	writeFindings(w, f)
-	writeWarnings(w, f)
-	writeThroughput(w, f)
-	writeLatency(w, f)
-	writeComparisons(w, f)
-	writeResources(w, f)
-	writeSizes(w, f)
-	writeProbes(w, f)
-	writeSearches(w, f)
-	if len(plots) > 0 {
-		w("## Plots\n\n")
-		for _, p := range plots {
-			w("### %s\n\n![%s](%s)\n\n%s ([SVG](%s))\n\n", p.Title, p.Title, p.PNG, p.Caption, p.SVG)
-		}
-	}
-	writeEnvironment(w, f)
-}
-
-func writeMethod(w writer, f *File) {
+func writeMethod(w writer, files []*File) {
 	w("## How to read this report\n\n")
 	w("- A figure is the median across repetitions (one repetition = one run of every step against a fresh proxy container). ")
-	w("`±` is half the width of the %.0f%% percentile-bootstrap interval of that median (%d resamples, seed %d: the same file always gives the same interval). ",
+	w("`±` is half the width of the %.0f%% percentile-bootstrap interval of that median (%d resamples, seed %d: the same file always gives the same interval); `[lo, hi]` is that interval itself. ",
 		100*stats.Level, stats.Resamples, stats.Seed)
 	w("With fewer than %d runs no interval can be given and the median stands alone. ", stats.MinN)
 	w("With 3 runs the interval is simply the range of the runs, and covers the true median only 75%% of the time, not 95%%.\n")
 	w("- Differences between proxies are tested with the exact two-sided **Mann-Whitney U test** on the per-run values, at α = %.2f. ", stats.Alpha)
 	w("A proxy is called better only when the test is significant **and** the two intervals do not overlap; otherwise the difference is reported as not significant, however large the medians look.\n")
-	if note := MinPNote(f); note != "" {
-		w("- **%s**\n", note)
+	var said []string
+	for _, f := range files {
+		if note := MinPNote(f); note != "" && !slices.Contains(said, note) {
+			said = append(said, note)
+			w("- **%s**\n", note)
+		}
 	}
 	w("- A figure whose runs disagree by a coefficient of variation (standard deviation / mean) above %.0f%% is flagged as noisy.\n", 100*lab.NoiseCV)
 	w("- A step whose target rate was not delivered (every connection busy, or the load generator short of CPU; the results file says which) is no measurement at that rate: it is marked and never enters a comparison.\n")
 	w("- Baselines (`direct`: load straight at the upstream; `nginx`) are shown for scale and never called the best.\n")
-	w("- Latency is what the load generator saw, from send to last byte, for every request including errors.\n\n")
-}
-
-func writeFindings(w writer, f *File) {
-	cs := Compare(f)
-	if len(cs) == 0 {
-		return
+	w("- Latency is what the load generator saw, from send to last byte, for every request including errors.\n")
+	roles := map[role]bool{}
+	for _, f := range files {
+		roles[roleOf(f)] = true
 	}
-	w("## Findings\n\n")
-	step := 0
-	for _, c := range cs {
-		if c.Step != step {
-			step = c.Step
-			w("**Step %d (%s/s)**\n\n", c.Step, rate(c.TargetRate))
-		}
-		w("- %s\n", c.Finding())
-		if next := nextStep(cs, c); next {
-			w("\n")
-		}
+	if roles[roleCapacity] {
+		w("- A row's **capacity** is the highest rate its saturation search found that still met the scenario's objective, median across searches; its ratio to a baseline has the bootstrap interval of the ratio (both sides resampled). `>=` marks a lower bound: the load generator or `search.max`, not the row, stopped a search.\n")
 	}
-	w("\n")
-}
-
-func nextStep(cs []Comparison, c Comparison) bool {
-	i := slices.IndexFunc(cs, func(x Comparison) bool { return x.Step == c.Step && x.Metric.Key == c.Metric.Key })
-	return i == len(cs)-1 || cs[i+1].Step != c.Step
-}
-
-func writeWarnings(w writer, f *File) {
-	notes := Notes(f)
-	if len(notes) == 0 {
-		return
+	if roles[roleFractions] {
+		w("- Steps given as a **share of capacity** run every row at the same rates: that share of the slowest lab proxy's median capacity, so that no lab proxy is measured beyond what it holds.\n")
 	}
-	w("## Warnings\n\n")
-	for _, n := range notes {
-		w("- %s\n", oneLine(n.String()))
+	if roles[roleClosed] {
+		w("- A **closed loop** keeps each connection busy, its next request sent when the last answer arrived: it measures how fast a fixed number of connections are served, not latency at a given rate, and its figures are never set beside the open model's.\n")
 	}
 	w("\n")
 }
@@ -148,8 +76,8 @@ func proxyLabel(p *lab.ProxyResult) string {
 	return p.Name
 }
 
-func stepLabel(s *lab.StepSummary) string {
-	l := fmt.Sprintf("%d (%s/s)", s.Step, rate(s.TargetRate))
+func (f *File) stepLabel(s *lab.StepSummary) string {
+	l := fmt.Sprintf("%d (%s)", s.Step, f.load(s.Step, s.TargetRate))
 	if s.Saturated > 0 {
 		l += " ‡"
 	}
@@ -165,7 +93,7 @@ func writeThroughput(w writer, f *File) {
 	for _, p := range f.Proxies {
 		for i := range p.Summary {
 			s := &p.Summary[i]
-			w("| %s | %s | %s | %s | %s | %s | %s | %d |\n", proxyLabel(p), stepLabel(s),
+			w("| %s | %s | %s | %s | %s | %s | %s | %d |\n", proxyLabel(p), f.stepLabel(s),
 				cell(s.AchievedRate, "/s"), cv(s.AchievedRate), cell(s.Throughput, "/s"), cv(s.Throughput),
 				lab.FormatStat(s.Success, "ratio"), s.AchievedRate.N)
 		}
@@ -182,7 +110,7 @@ func writeLatency(w writer, f *File) {
 	for _, p := range f.Proxies {
 		for i := range p.Summary {
 			s := &p.Summary[i]
-			w("| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", proxyLabel(p), stepLabel(s),
+			w("| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", proxyLabel(p), f.stepLabel(s),
 				cell(s.P50, "us"), cell(s.P90, "us"), cell(s.P99, "us"), cv(s.P99), cell(s.P999, "us"), cv(s.P999), cell(s.Max, "us"))
 		}
 	}
@@ -225,7 +153,7 @@ func writeComparisons(w writer, f *File) {
 			if r.Verdict == VerdictBest && c.Winner {
 				verdict = "**best, significantly**"
 			}
-			w("| %d (%s/s) | %s | %s | %s | %s | %s | %s |", c.Step, rate(c.TargetRate), c.Metric.Label, proxyLabel(f.Proxy(r.Proxy)),
+			w("| %d (%s) | %s | %s | %s | %s | %s | %s |", c.Step, f.load(c.Step, c.TargetRate), c.Metric.Label, proxyLabel(f.Proxy(r.Proxy)),
 				lab.FormatStat(r.Stat, c.Metric.Unit), ratio, p, verdict)
 			if hasDirect {
 				d := "-"
@@ -266,7 +194,7 @@ func writeResources(w writer, f *File) {
 					per = fmt.Sprintf("%.3f", 1e6*s.CPUSeconds.Median/(s.Throughput.Median*d))
 				}
 			}
-			w("| %s | %s | %s | %s | %s |", proxyLabel(p), stepLabel(s), cell(s.CPUSeconds, "s"), per, cell(s.PeakRSSBytes, "bytes"))
+			w("| %s | %s | %s | %s | %s |", proxyLabel(p), f.stepLabel(s), cell(s.CPUSeconds, "s"), per, cell(s.PeakRSSBytes, "bytes"))
 			if hasLoadgen {
 				w(" %s |", lab.FormatStat(lab.Describe(loadgenCPU(p, s.Step)), "s"))
 			}
@@ -371,16 +299,6 @@ func stoppedBy(p *lab.ProxyResult, s *lab.SearchResult) string {
 		return "upstream (no proxy)"
 	}
 	return s.StoppedBy
-}
-
-func writeEnvironment(w writer, f *File) {
-	w("## Environment\n\n| | |\n|---|---|\n")
-	for _, kv := range Environment(f.Results) {
-		w("| %s | %s |\n", kv.Key, mdEscape(kv.Value))
-	}
-	w("\n### Scenario (as parsed, defaults applied)\n\n```json\n")
-	b, _ := json.MarshalIndent(f.Scenario, "", "  ")
-	w("%s\n```\n", b)
 }
 
 // KV is one line of the environment table.

@@ -33,7 +33,7 @@ func (n Note) String() string {
 func Notes(f *File) []Note {
 	var out []Note
 	for _, p := range f.Proxies {
-		out = append(out, proxyNotes(p)...)
+		out = append(out, proxyNotes(f, p)...)
 		out = append(out, probeNotes(p)...)
 	}
 	if f.Probes != nil && f.Probes.Error != "" {
@@ -53,7 +53,7 @@ func Notes(f *File) []Note {
 	return out
 }
 
-func proxyNotes(p *lab.ProxyResult) []Note {
+func proxyNotes(f *File, p *lab.ProxyResult) []Note {
 	var out []Note
 	add := func(where, text string) { out = append(out, Note{Proxy: p.Name, Where: where, Text: text}) }
 	if v := p.Verified; v != nil && !p.Baseline {
@@ -72,7 +72,7 @@ func proxyNotes(p *lab.ProxyResult) []Note {
 	for i := range p.Summary {
 		s := &p.Summary[i]
 		if s.Saturated > 0 {
-			r := rate(s.TargetRate) + "/s"
+			r := f.load(s.Step, s.TargetRate)
 			if s.Saturated < s.AchievedRate.N {
 				r += fmt.Sprintf(" (in %d of %d runs)", s.Saturated, s.AchievedRate.N)
 			}

@@ -19,11 +19,15 @@ import (
 
 // Plot is one figure written as SVG and PNG, paths relative to the report.
 type Plot struct {
-	Name    string // file name without extension
-	Title   string
-	Caption string
-	SVG     string
-	PNG     string
+	Name string // file name without extension
+	Kind string // which figure: Name without the file's prefix
+	// Headline plots are shown with the findings, the others with their
+	// file's details.
+	Headline bool
+	Title    string
+	Caption  string
+	SVG      string
+	PNG      string
 }
 
 const (
@@ -33,7 +37,10 @@ const (
 
 // Plots draws every figure f supports into dir and returns them in report
 // order. A figure without data (no probes, no resources) is left out.
-func Plots(f *File, dir string) ([]Plot, error) {
+func Plots(f *File, dir string) ([]Plot, error) { return plotsNamed(f, dir, "") }
+
+// plotsNamed draws f's figures with file names beginning with prefix.
+func plotsNamed(f *File, dir, prefix string) ([]Plot, error) {
 	var out []Plot
 	add := func(name, title, caption string, p *plot.Plot, err error) error {
 		if err != nil {
@@ -42,7 +49,8 @@ func Plots(f *File, dir string) ([]Plot, error) {
 		if p == nil {
 			return nil
 		}
-		pl := Plot{Name: name, Title: title, Caption: caption, SVG: name + ".svg", PNG: name + ".png"}
+		pl := Plot{Name: prefix + name, Kind: name, Title: title, Caption: caption, Headline: name == latencyThroughputName}
+		pl.SVG, pl.PNG = pl.Name+".svg", pl.Name+".png"
 		for _, file := range []string{pl.SVG, pl.PNG} {
 			if err := p.Save(plotWidth, plotHeight, filepath.Join(dir, file)); err != nil {
 				return fmt.Errorf("plot %s: %w", file, err)
@@ -62,6 +70,7 @@ func Plots(f *File, dir string) ([]Plot, error) {
 		name, title, caption string
 		draw                 func(*File) (*plot.Plot, error)
 	}{
+		{latencyThroughputName, "Latency against throughput", latencyThroughputCaption, latencyThroughput},
 		{"throughput", "Throughput against offered rate", "Successful responses per second against the target rate: every run's step as a dot (search probes included; × = load generator saturated), the line through the medians with their bootstrap interval. On the dashed diagonal every offered request was served.", throughput},
 		{"p99-timeline", "p99 latency over time", "Each second's p99 latency, median across runs, with the steps one after another as the load generator ran them.", timeline},
 		{"peak-rss", "Peak resident memory", "The proxy process's resident-set high-water mark at the end of the last step, median across runs, with the bootstrap interval.", peakRSS},
@@ -171,7 +180,7 @@ func latencySpectrum(f *File, step int) (*plot.Plot, string, error) {
 			target = s.TargetRate
 		}
 	}
-	title := fmt.Sprintf("Latency by percentile at %s/s (step %d)", rate(target), step)
+	title := fmt.Sprintf("Latency by percentile at %s (step %d)", f.load(step, target), step)
 	p := newPlot(f, strings.ToLower(title[:1])+title[1:])
 	p.X.Label.Text = "percentile (log scale of 1/(1 − p))"
 	p.Y.Label.Text = "latency (ms, log scale)"
@@ -495,7 +504,7 @@ func timeline(f *File) (*plot.Plot, error) {
 			}
 		}
 		marks.XYs = append(marks.XYs, plotter.XY{X: float64(offset) + 0.3, Y: math.Log10(maxY * 1.6)})
-		marks.Labels = append(marks.Labels, rate(target)+"/s")
+		marks.Labels = append(marks.Labels, f.load(s+1, target))
 		offset += n
 	}
 	l, err := plotter.NewLabels(marks)
@@ -722,7 +731,7 @@ func perfLoss(f *File) (*plot.Plot, error) {
 				t = sm.TargetRate
 			}
 		}
-		names = append(names, fmt.Sprintf("step %d (%s/s)", s+1, rate(t)))
+		names = append(names, fmt.Sprintf("step %d (%s)", s+1, f.load(s+1, t)))
 	}
 	p.NominalX(names...)
 	p.X.Min, p.X.Max = -0.5, float64(steps)-0.5

@@ -51,7 +51,7 @@ func writeProbes(w writer, f *File) {
 		for i := range p.Summary {
 			s := &p.Summary[i]
 			c := probeColumns{steps: lab.StepsAt(p.Runs, s.Step-1)}
-			w("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", proxyLabel(p), stepLabel(s),
+			w("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", proxyLabel(p), f.stepLabel(s),
 				c.count(func(sp *lab.StepProbes) (float64, bool) { return float64(sp.Accepts), true }),
 				c.count(func(sp *lab.StepProbes) (float64, bool) {
 					if sp.Check == nil {
@@ -114,7 +114,7 @@ func writeOverhead(w writer, f *File) {
 			if sat {
 				mark = " *"
 			}
-			w("| %s | %s%s | %s | %s | %d |\n", proxyLabel(p), stepLabel(s), mark, ratioCell(tp), ratioCell(cpu), max(len(tp), len(cpu)))
+			w("| %s | %s%s | %s | %s | %d |\n", proxyLabel(p), f.stepLabel(s), mark, ratioCell(tp), ratioCell(cpu), max(len(tp), len(cpu)))
 		}
 	}
 	w("\nA step marked * had a half, in some run, that did not deliver its target rate: its throughput ratio compares different loads.\n\n")

@@ -33,22 +33,10 @@ func DefaultDir(resultsPath string) string {
 	return strings.TrimSuffix(resultsPath, filepath.Ext(resultsPath))
 }
 
-// Write renders f into dir: report.md and every plot as SVG and PNG. It
-// returns the path of report.md.
-func Write(f *File, dir string) (string, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", err
-	}
-	plots, err := Plots(f, dir)
-	if err != nil {
-		return "", err
-	}
-	path := filepath.Join(dir, "report.md")
-	if err := WriteFile(path, NewMarkdown(f, plots)); err != nil {
-		return "", fmt.Errorf("write report: %w", err)
-	}
-	return path, nil
-}
+// Write renders f alone into dir: report.md and every plot as SVG and
+// PNG, as WriteSet does for several files. It returns the path of
+// report.md.
+func Write(f *File, dir string) (string, error) { return WriteSet([]*File{f}, nil, dir) }
 
 // WriteFile renders r into the file at path.
 func WriteFile(path string, r Reporter) error {

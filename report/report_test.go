@@ -146,7 +146,7 @@ func TestPlotsPerFixture(t *testing.T) {
 		want    []string
 		absent  []string
 	}{
-		{"repeat3", []string{"latency-step1", "latency-step3", "throughput", "p99-timeline", "peak-rss", "image-size", "perf-loss"}, nil},
+		{"repeat3", []string{"latency-step1", "latency-step3", "latency-throughput", "throughput", "p99-timeline", "peak-rss", "image-size", "perf-loss"}, nil},
 		{"complete", []string{"latency-step1", "throughput", "p99-timeline", "peak-rss", "image-size"}, []string{"perf-loss"}},
 		{"interrupted", []string{"image-size"}, []string{"latency-step1", "perf-loss"}},
 	}

@@ -43,8 +43,14 @@ func NewTable(f *File) Reporter {
 // was not delivered: it is no measurement at that rate.
 func writeRows(out io.Writer, f *File) error {
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
+	// A closed-model step has no target rate: its column names the load.
+	target, head := func(s lab.StepSummary) string { return fmt.Sprintf("%.0f", s.TargetRate) }, "target/s"
+	if f.closed() {
+		target = func(s lab.StepSummary) string { return f.load(s.Step, s.TargetRate) }
+		head = "load"
+	}
 	if f.Steps() > 0 {
-		fmt.Fprintln(tw, "proxy\tstep\ttarget/s\tachieved/s\tsuccess\tp50\tp99\tp99.9\tmax\tCPU s\tpeak RSS\tn\t")
+		fmt.Fprintf(tw, "proxy\tstep\t%s\tachieved/s\tsuccess\tp50\tp99\tp99.9\tmax\tCPU s\tpeak RSS\tn\t\n", head)
 	}
 	for _, p := range f.Proxies {
 		for _, s := range p.Summary {
@@ -52,11 +58,32 @@ func writeRows(out io.Writer, f *File) error {
 			if s.Saturated > 0 {
 				mark = "*"
 			}
-			fmt.Fprintf(tw, "%s\t%d\t%.0f\t%s%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t\n",
-				p.Name, s.Step, s.TargetRate, lab.FormatStat(s.AchievedRate, "/s"), mark, lab.FormatValue(s.Success.Median, "ratio"),
+			fmt.Fprintf(tw, "%s\t%d\t%s\t%s%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t\n",
+				p.Name, s.Step, target(s), lab.FormatStat(s.AchievedRate, "/s"), mark, lab.FormatValue(s.Success.Median, "ratio"),
 				lab.FormatStat(s.P50, "us"), lab.FormatStat(s.P99, "us"), lab.FormatStat(s.P999, "us"), lab.FormatStat(s.Max, "us"),
 				lab.FormatStat(s.CPUSeconds, "s"), lab.FormatStat(s.PeakRSSBytes, "bytes"), s.AchievedRate.N)
 		}
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	return writeCapacityRows(out, f)
+}
+
+// writeCapacityRows is a searched file's capacity per row: the median with
+// its interval and the ratio to each baseline with the ratio's interval.
+func writeCapacityRows(out io.Writer, f *File) error {
+	cs := Capacities(f)
+	if len(cs) == 0 {
+		return nil
+	}
+	if _, err := fmt.Fprintln(out); err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "capacity\tmedian [95% interval]\tto nginx\tto direct\tsearches stopped by")
+	for _, c := range cs {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", c.Proxy, c.RateText(), c.ToNginx, c.ToDirect, c.StoppedText())
 	}
 	return tw.Flush()
 }

@@ -7,7 +7,9 @@ GO ?= go
 VERSION := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 PROXYLAB := bin/proxylab
-SCENARIO ?= scenarios/default.yaml
+# The default run: capacity, latency at shares of it, churn (scenarios.DefaultRun).
+SCENARIO ?= scenarios/capacity.yaml scenarios/latency.yaml scenarios/churn.yaml
+CLAIMS ?= claims/go-rust-zig-article.yaml
 
 .PHONY: all setup setup-test proxylab compare report smoke build conformance test test-kernels vet fmt-check rust-check zig-check bpf bench bench-loadgen bench-proxies bench-probes cleanup clean
 
@@ -23,12 +25,12 @@ proxylab:
 	@mkdir -p bin
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(PROXYLAB) ./cmd/proxylab
 
-## compare: build everything, run $(SCENARIO) (default scenarios/default.yaml), then write
-## the report (report.md and plots) beside the results file and print its path
+## compare: build everything, run $(SCENARIO) (default: the default run, about 15 minutes),
+## judge $(CLAIMS) against it, then write one report (report.md and plots) and print its path
 compare: proxylab
-	@# nginx only when the scenario measures the nginx baseline.
+	@# nginx only when a scenario measures the nginx baseline.
 	@scripts/setup.sh $$(grep -qsw nginx $(SCENARIO) && echo --nginx)
-	$(PROXYLAB) compare --report $(SCENARIO)
+	$(PROXYLAB) compare --report $(if $(CLAIMS),--claims $(CLAIMS)) $(SCENARIO)
 
 ## report: write report.md and plots for FILE (default: the newest results/*.json)
 report: proxylab

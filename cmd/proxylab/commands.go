@@ -2,111 +2,15 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"path/filepath"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
 	"github.com/proxylab/proxylab/conformance"
 	"github.com/proxylab/proxylab/lab"
-	"github.com/proxylab/proxylab/report"
 	"github.com/proxylab/proxylab/scenarios"
 )
-
-func newCompare(g *globals) *cobra.Command {
-	var resultsDir, rawDir string
-	var skipVerify, writeRep bool
-	cmd := &cobra.Command{
-		Use:   "compare [scenario.yaml...]",
-		Short: "Build the proxies, run scenarios against them, write results and print a table",
-		Long: `compare builds the upstream and every proxy the scenario names (reusing images
-whose binary did not change) and checks each proxy against the conformance
-suite: a proxy that fails it is not measured, since its numbers would not be
-comparable (--skip-verify measures anyway and says so in the results). Then,
-for each repetition and each proxy, it starts fresh containers, warms up,
-runs every load step, and removes the containers. When the scenario enables
-probes (root needed; see proxylab probes), each step also records the proxy
-process's accepts and IPv4 connects counted with eBPF.
-
-The results file is written after every proxy run, so Ctrl-C keeps what was
-measured: the file then says "complete": false. Exit status: 0 complete,
-1 a proxy failed or another error, 2 bad scenario, 3 no Docker engine,
-4 a proxy fails the conformance suite, 130 interrupted.
-
-Without arguments it runs scenarios/default.yaml.`,
-		Example: "  proxylab compare\n  proxylab compare scenarios/smoke.yaml --results-dir /tmp/results",
-		RunE: func(cmd *cobra.Command, args []string) error {
-			root, err := g.repoRoot()
-			if err != nil {
-				return err
-			}
-			if len(args) == 0 {
-				args = []string{filepath.Join(root, "scenarios", "default.yaml")}
-			}
-			// Every file is checked before anything runs: a typo in the third
-			// scenario should not surface after an hour of measuring.
-			var scs []*scenarios.Scenario
-			for _, a := range args {
-				sc, err := scenarios.LoadFile(a)
-				if err != nil {
-					return exitError{code: 2, err: err}
-				}
-				scs = append(scs, sc)
-			}
-			if resultsDir == "" {
-				resultsDir = filepath.Join(root, "results")
-			}
-			ctx := cmd.Context()
-			e, err := connect(ctx)
-			if err != nil {
-				return err
-			}
-			defer e.Close()
-			out := cmd.OutOrStdout()
-			var failed error
-			for _, sc := range scs {
-				disp := newDisplay(out)
-				res, path, err := lab.Compare(ctx, e, sc, lab.Options{
-					Root: root, ResultsDir: resultsDir, RawDir: rawDir, Version: toolVersion(root), Observer: disp.observe, SkipVerify: skipVerify,
-				})
-				disp.done()
-				if res != nil && path != "" {
-					fmt.Fprintf(out, "\n== %s ==\n", sc.Name)
-					if err := report.NewTable(&report.File{Path: path, Results: res})(out); err != nil {
-						return err
-					}
-					fmt.Fprintf(out, "results: %s\n", path)
-					// An incomplete file gets its report too: it says so,
-					// and what was measured is still worth reading.
-					if writeRep {
-						if rp, err := writeReport(path, ""); err != nil {
-							fmt.Fprintf(cmd.ErrOrStderr(), "proxylab: report of %s: %v\n", path, err)
-						} else {
-							fmt.Fprintf(out, "report: %s\n", rp)
-						}
-					}
-				}
-				if errors.Is(err, lab.ErrNotConformant) {
-					return exitError{code: 4, err: err}
-				}
-				if err != nil {
-					if !errors.Is(err, lab.ErrIncomplete) || ctx.Err() != nil {
-						return err
-					}
-					failed = err
-				}
-			}
-			return failed
-		},
-	}
-	cmd.Flags().StringVar(&resultsDir, "results-dir", "", "where results files go (default: <root>/results)")
-	cmd.Flags().BoolVar(&skipVerify, "skip-verify", false, "measure proxies without checking them against the conformance suite first")
-	cmd.Flags().BoolVar(&writeRep, "report", false, "also write the report (proxylab report) of each results file")
-	cmd.Flags().StringVar(&rawDir, "raw", "", "also write every step's results in vegeta's encoding to DIR/<scenario>-<run>-<proxy>-r<rep>-s<step>.gob")
-	return cmd
-}
 
 func newVerify(g *globals) *cobra.Command {
 	var image bool

@@ -68,16 +68,17 @@ func newRoot() *cobra.Command {
 		Use:   "proxylab",
 		Short: "Compare equivalent HTTP reverse proxies in Go, Rust and Zig on one Linux host",
 		Long: `proxylab builds equivalent HTTP reverse proxies, packs each into a FROM scratch
-container, drives them with open-model load from a YAML scenario file, and
+container, drives them with the load YAML scenario files describe, and
 writes what it measured to results/<scenario>-<UTC time>.json.
 
 Start with:
-  proxylab compare                      run scenarios/default.yaml against every proxy
+  proxylab compare --report             the default run: capacity, latency at shares of it, churn
   proxylab compare scenarios/smoke.yaml a short run (under a minute per proxy)
   proxylab validate scenarios/*.yaml    check scenario files without running them
   proxylab verify                       check every proxy against the proxy contract
   proxylab probes                       which eBPF attach modes work on this host
-  proxylab report results/FILE.json     report.md and plots for a results file
+  proxylab report results/FILE.json...  report.md and plots for results files
+  proxylab claims CLAIMS.yaml FILE.json... published claims judged against results
 
 It needs a Docker engine on this host (scripts/setup.sh starts one) and sends
 traffic only to 127.0.0.1.`,
@@ -86,7 +87,7 @@ traffic only to 127.0.0.1.`,
 		SilenceErrors: true,
 	}
 	root.PersistentFlags().StringVar(&g.root, "root", "", "proxylab checkout to build from (default: found from the current folder)")
-	root.AddCommand(newCompare(g), newValidate(), newVerify(g), newBuild(g), newProbes(), newCleanup(), newReport(), newAttack(), newNginxConfig())
+	root.AddCommand(newCompare(g), newValidate(), newVerify(g), newBuild(g), newProbes(), newCleanup(), newReport(), newClaims(), newAttack(), newNginxConfig())
 	return root
 }
 

@@ -5,21 +5,28 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/proxylab/proxylab/claims"
 	"github.com/proxylab/proxylab/report"
 )
 
 func newReport() *cobra.Command {
-	var out string
+	var out, claimsFile string
 	var diff bool
 	cmd := &cobra.Command{
-		Use:   "report FILE.json | report --diff A.json B.json",
-		Short: "Write report.md and plots (SVG, PNG) for a results file, or compare two files",
-		Long: `report reads a results file and writes a folder beside it (results/<name>/,
-or --out) holding report.md and its plots as SVG and PNG:
+		Use:   "report FILE.json... | report --diff A.json B.json",
+		Short: "Write report.md and plots (SVG, PNG) for results files, or compare two files",
+		Long: `report reads results files and writes a folder holding report.md and its
+plots as SVG and PNG: beside the file for one (results/<name>/), for several
+beside the first, named after every scenario
+(results/capacity+latency+churn-<time>/), or --out. Several files make one
+report: the findings lead with capacity, then latency at the shares of it,
+CPU per request, memory, sizes, churn and probes, then the claims
+(--claims FILE) judged against all of them.
 
-  report.md         findings, throughput, latency percentiles, comparisons,
+  report.md         findings (capacity first), claims, throughput, latency percentiles, comparisons,
                     resources, image and binary sizes, eBPF counts and loss,
                     warnings, the environment and the exact scenario
+  latency-throughput p50 and p99 against the achieved rate, every step of every run
   latency-stepN     latency by percentile (HdrHistogram style), per step
   throughput        throughput against the offered rate (search probes included)
   p99-timeline      each second's p99 across the whole run
@@ -54,10 +61,10 @@ step with the ratio B/A and whether the change is significant.`,
 				}
 				return report.NewDiff(a, b)(cmd.OutOrStdout())
 			}
-			if len(args) != 1 {
-				return exitError{code: 2, err: fmt.Errorf("report takes one results file, got %d (two files: --diff)", len(args))}
+			if len(args) == 0 {
+				return exitError{code: 2, err: fmt.Errorf("report takes one or more results files (two to compare: --diff)")}
 			}
-			path, err := writeReport(args[0], out)
+			path, err := writeReport(args, claimsFile, out)
 			if err != nil {
 				return err
 			}
@@ -67,18 +74,31 @@ step with the ratio B/A and whether the change is significant.`,
 	}
 	cmd.Flags().StringVarP(&out, "out", "o", "", "folder for the report (default: beside the file, same name without .json); with --diff, a file for the Markdown instead of stdout")
 	cmd.Flags().BoolVar(&diff, "diff", false, "compare two results files, B against A")
+	cmd.Flags().StringVar(&claimsFile, "claims", "", "claims file to judge against the results; its verdicts become the report's Claims section")
 	return cmd
 }
 
-// writeReport renders the report of a results file into dir (default:
-// beside the file) and returns the path of report.md.
-func writeReport(results, dir string) (string, error) {
-	f, err := report.Load(results)
-	if err != nil {
-		return "", exitError{code: 2, err: err}
+// writeReport renders one report of the results files into dir (default:
+// setDir's) and returns the path of report.md.
+func writeReport(paths []string, claimsFile, dir string) (string, error) {
+	var files []*report.File
+	for _, p := range paths {
+		f, err := report.Load(p)
+		if err != nil {
+			return "", exitError{code: 2, err: err}
+		}
+		files = append(files, f)
+	}
+	var verdicts []claims.Verdict
+	if claimsFile != "" {
+		c, err := claims.LoadFile(claimsFile)
+		if err != nil {
+			return "", exitError{code: 2, err: err}
+		}
+		verdicts = judge(c, files)
 	}
 	if dir == "" {
-		dir = report.DefaultDir(results)
+		dir = setDir(files)
 	}
-	return report.Write(f, dir)
+	return report.WriteSet(files, verdicts, dir)
 }

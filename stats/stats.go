@@ -1,6 +1,13 @@
 // Package stats holds the few statistics proxylab publishes: medians, a
 // seeded percentile bootstrap for intervals, the coefficient of variation,
-// and an exact Mann-Whitney U test for differences between proxies.
+// and the Mann-Whitney U test for differences between proxies.
+//
+// The U test is benchstat's (golang.org/x/perf/benchmath), so that a
+// difference proxylab calls significant is one benchstat would too. The
+// intervals stay our own: benchmath has no interval for a ratio of medians,
+// which is what every comparison publishes, and its distribution-free
+// interval of a median needs six runs to be finite at 95%, where the
+// bootstrap gives one from three and MedianCoverage says what it is worth.
 //
 // Everything here treats one repetition of a run as one observation: the
 // millions of requests inside a run are not independent of each other (they
@@ -78,6 +85,15 @@ func (a Interval) Overlaps(b Interval) bool { return a.Lo <= b.Hi && b.Lo <= a.H
 // BootstrapMedian is the percentile bootstrap interval of the median of v at
 // Level, from Resamples resamples drawn with the fixed Seed. ok is false
 // below MinN values.
+//
+// benchmath's median interval (order statistics chosen so that their
+// binomial coverage is at least Level) is the textbook distribution-free
+// alternative, and it keeps its promise where this one runs short. It is not
+// used because it has no finite 95% interval below six runs (both ends are
+// infinite for three or four, the lower one for five), and because the ratio
+// intervals, which it cannot give, are bootstrapped: a median and a ratio
+// from the same runs are better built the same way. MedianCoverage reports
+// the real coverage of what this one gives.
 func BootstrapMedian(v []float64) (iv Interval, ok bool) {
 	if len(v) < MinN {
 		return Interval{}, false
@@ -138,7 +154,9 @@ func percentiles(x []float64) Interval {
 // iv contains the true median of the population v was drawn from: the
 // exact coverage of the widest pair of order statistics x(j) <= x(k) inside
 // iv, P(x(j) <= m < x(k)) = sum_{i=j}^{k-1} C(n,i)/2^n. It shows how little a
-// "95%" interval from three runs can promise (0.75 at best).
+// "95%" interval from three runs can promise (0.75 at best). benchmath
+// computes this sum only for the interval it chooses itself, not for a given
+// one, so it is summed here.
 func MedianCoverage(v []float64, iv Interval) float64 {
 	s := slices.Clone(v)
 	slices.Sort(s)

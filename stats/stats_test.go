@@ -3,7 +3,10 @@ package stats
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
+
+	"golang.org/x/perf/benchmath"
 )
 
 func TestMedianAndCV(t *testing.T) {
@@ -143,6 +146,13 @@ func TestMannWhitney(t *testing.T) {
 		{"shifted the other way", []float64{6, 7, 8, 9}, []float64{1, 2, 3, 4}, 16, 2.0 / 70, 2.0 / 70, true},
 		{"interleaved", []float64{1, 3, 5, 7}, []float64{2, 4, 6, 8}, 6, 0.6857142857142857, 2.0 / 70, false},
 		{"ties count one half", []float64{1, 2, 2}, []float64{2, 3, 4}, 1, 0.3, 0.3, false},
+		// With ties the distribution of U is not symmetric: the p-value
+		// doubles the tail the observed U lies in, whichever sample is first.
+		{"ties, larger sample first", []float64{3}, []float64{1, 1, 2}, 3, 0.5, 0.5, false},
+		{"ties, larger sample second", []float64{1, 1, 2}, []float64{3}, 0, 0.5, 0.5, false},
+		{"ties on one side", []float64{4}, []float64{2, 2, 2, 2}, 4, 0.4, 0.4, false},
+		{"ties inside one sample only", []float64{2, 2, 3}, []float64{9, 10, 14, 9}, 0, 2.0 / 35, 2.0 / 35, false},
+		{"all values equal", []float64{5, 5, 5}, []float64{5, 5, 5}, 4.5, 1, 1, false},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -160,30 +170,34 @@ func TestMannWhitney(t *testing.T) {
 	}
 }
 
-// Past the exact limit the normal approximation must agree with R's
-// wilcox.test(..., exact = FALSE, correct = TRUE).
-func TestMannWhitneyNormalApproximation(t *testing.T) {
-	var a, b []float64
-	for i := range 12 {
-		a = append(a, float64(i))
-		b = append(b, float64(i)+4.5)
-	}
-	got, ok := MannWhitney(a, b)
-	if !ok || got.Exact {
-		t.Fatalf("%+v: want the normal approximation for 12 + 12 values", got)
-	}
-	// W = 28, z = (|28 - 72| - 0.5) / sqrt(12*12*25/12) = 43.5/17.3205
-	want := math.Erfc(43.5 / math.Sqrt(300) / math.Sqrt2)
-	if got.U != 28 || math.Abs(got.P-want) > 1e-12 {
-		t.Errorf("U = %v, p = %v; want 28, %v", got.U, got.P, want)
-	}
-	if !got.Significant() {
-		t.Error("a shift of 4.5 in 12 values each is not significant")
-	}
-}
-
 func TestMannWhitneyEmpty(t *testing.T) {
 	if _, ok := MannWhitney(nil, []float64{1}); ok {
 		t.Error("a test on an empty sample gave a result")
+	}
+}
+
+// For benchmath's own distribution-free median interval, MedianCoverage must
+// give the coverage benchmath states for it: both are the binomial sum over
+// the same order statistics. Below six runs benchmath's interval has an
+// infinite end at 95%, so the comparison starts there.
+func TestMedianCoverageAgreesWithBenchmath(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 3))
+	th := &benchmath.Thresholds{CompareAlpha: Alpha}
+	for n := 3; n <= 30; n++ {
+		v := make([]float64, n)
+		for i := range v {
+			v[i] = rng.NormFloat64()
+		}
+		s := benchmath.AssumeNothing.Summary(benchmath.NewSample(slices.Clone(v), th), Level)
+		finite := !math.IsInf(s.Lo, 0) && !math.IsInf(s.Hi, 0)
+		if finite != (n >= 6) {
+			t.Fatalf("n = %d: benchmath's interval [%v, %v]; want it finite from 6 runs on", n, s.Lo, s.Hi)
+		}
+		if !finite {
+			continue
+		}
+		if got := MedianCoverage(v, Interval{s.Lo, s.Hi}); math.Abs(got-s.Confidence) > 5e-5 {
+			t.Errorf("n = %d: MedianCoverage of [%v, %v] = %v, benchmath says %v", n, s.Lo, s.Hi, got, s.Confidence)
+		}
 	}
 }

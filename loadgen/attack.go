@@ -154,7 +154,7 @@ func (g *Generator) work(c *conn, sched *schedule, gr *group, raw *rawWriter) {
 		code, bodyBytes, err := c.exchange(g, sent)
 		now = time.Since(sched.start)
 
-		h := hit{seq: seq, sent: sent, latency: now - sent, code: uint16(code),
+		h := hit{seq: seq, sent: sent, latency: now - sent, slot: slot, code: uint16(code),
 			waited: claimed - slot, delayed: max(sent-claimed, 0)}
 		switch {
 		case err != nil:

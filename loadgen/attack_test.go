@@ -153,22 +153,44 @@ func checkConsistent(t *testing.T, res *StepResult) {
 		t.Errorf("timeline sums to %d requests, %d errors; want %d, %d", perSecond, perSecondErrors, res.Requests, failed)
 	}
 
-	l := res.Latency
+	checkLatency(t, "latency", res.Latency, res.Requests)
+	if paced := res.TargetRate > 0; (res.IntendedLatency != nil) != paced {
+		t.Fatalf("latency_intended = %+v at target rate %v, want it exactly on paced steps", res.IntendedLatency, res.TargetRate)
+	}
+	for _, s := range res.Timeline {
+		if (s.P99Intended != 0) != (res.TargetRate > 0 && s.Requests > 0) || (s.P99Intended != 0 && s.P99Intended < s.P99) {
+			t.Errorf("timeline[%d] = %+v at target rate %v", s.Second, s, res.TargetRate)
+		}
+	}
+	if res.IntendedLatency == nil {
+		return
+	}
+	checkLatency(t, "latency_intended", *res.IntendedLatency, res.Requests)
+	// Every request's intended latency is at least its service latency, so
+	// every order statistic is too.
+	l, i := res.Latency, *res.IntendedLatency
+	if res.Requests > 0 && (i.Min < l.Min || i.P50 < l.P50 || i.P90 < l.P90 || i.P99 < l.P99 || i.P999 < l.P999 || i.Max < l.Max || i.Mean < l.Mean) {
+		t.Errorf("latency_intended %+v below latency %+v", i, l)
+	}
+}
+
+func checkLatency(t *testing.T, name string, l Latency, requests uint64) {
+	t.Helper()
 	if l.Unit != "us" {
-		t.Errorf("latency unit = %q", l.Unit)
+		t.Errorf("%s unit = %q", name, l.Unit)
 	}
-	if res.Requests > 0 && !(l.Min <= l.P50 && l.P50 <= l.P90 && l.P90 <= l.P99 && l.P99 <= l.P999 && l.P999 <= l.Max) {
-		t.Errorf("latency out of order: %+v", l)
+	if requests > 0 && !(l.Min <= l.P50 && l.P50 <= l.P90 && l.P90 <= l.P99 && l.P99 <= l.P999 && l.P999 <= l.Max) {
+		t.Errorf("%s out of order: %+v", name, l)
 	}
-	if res.Requests > 0 && (l.Mean < float64(l.Min) || l.Mean > float64(l.Max)) {
-		t.Errorf("latency mean %v outside [%d, %d]", l.Mean, l.Min, l.Max)
+	if requests > 0 && (l.Mean < float64(l.Min) || l.Mean > float64(l.Max)) {
+		t.Errorf("%s mean %v outside [%d, %d]", name, l.Mean, l.Min, l.Max)
 	}
 	h, err := hdrhistogram.Decode([]byte(l.Histogram))
 	if err != nil {
-		t.Fatalf("histogram does not decode: %v", err)
+		t.Fatalf("%s histogram does not decode: %v", name, err)
 	}
-	if h.TotalCount() != int64(res.Requests) {
-		t.Errorf("histogram holds %d values, requests = %d", h.TotalCount(), res.Requests)
+	if h.TotalCount() != int64(requests) {
+		t.Errorf("%s histogram holds %d values, requests = %d", name, h.TotalCount(), requests)
 	}
 }
 

@@ -225,6 +225,9 @@ func TestUnpacedStep(t *testing.T) {
 	if res.TargetRate != 0 || res.LoadgenSaturated || res.Saturation != "" {
 		t.Errorf("target_rate %v saturated %v %q, want 0 and no saturation verdict", res.TargetRate, res.LoadgenSaturated, res.Saturation)
 	}
+	if res.IntendedLatency != nil {
+		t.Errorf("latency_intended %+v, want none: unpaced requests go out when they are meant to", *res.IntendedLatency)
+	}
 	// Even a slow machine answers a loopback request well within 10 ms.
 	if res.Requests < 100 || res.Success != 1 {
 		t.Errorf("requests %d success %v", res.Requests, res.Success)

@@ -48,6 +48,12 @@ func TestMergedHistogramsMatchOne(t *testing.T) {
 					latency: time.Duration(us) * time.Microsecond,
 					code:    200,
 				}
+				// Some hits waited for a connection, up to half a second.
+				if rng.IntN(20) == 0 {
+					h.slot = max(h.sent-time.Duration(rng.Int64N(int64(500*time.Millisecond))), 0)
+				} else {
+					h.slot = h.sent
+				}
 				if rng.IntN(50) == 0 {
 					h.code, h.err = 502, "502 Bad Gateway"
 				}
@@ -66,10 +72,17 @@ func TestMergedHistogramsMatchOne(t *testing.T) {
 				got.Latency.Mean != want.Latency.Mean {
 				t.Errorf("merged latency %+v\nwant %+v", got.Latency, want.Latency)
 			}
+			if *got.IntendedLatency != *want.IntendedLatency {
+				t.Errorf("merged intended latency %+v\nwant %+v", *got.IntendedLatency, *want.IntendedLatency)
+			}
 			for _, q := range []float64{0, 1, 25, 50, 75, 90, 99, 99.9, 99.99, 100} {
 				gh, wh := decodeHist(t, got.Latency.Histogram), decodeHist(t, want.Latency.Histogram)
 				if g, w := gh.ValueAtQuantile(q), wh.ValueAtQuantile(q); g != w {
 					t.Errorf("histogram p%v = %d, want %d", q, g, w)
+				}
+				gh, wh = decodeHist(t, got.IntendedLatency.Histogram), decodeHist(t, want.IntendedLatency.Histogram)
+				if g, w := gh.ValueAtQuantile(q), wh.ValueAtQuantile(q); g != w {
+					t.Errorf("intended histogram p%v = %d, want %d", q, g, w)
 				}
 			}
 			if got.Requests != want.Requests || got.Success != want.Success || len(got.StatusCodes) != len(want.StatusCodes) {

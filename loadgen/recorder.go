@@ -13,6 +13,9 @@ type hit struct {
 	seq     uint64
 	sent    time.Duration // since step start
 	latency time.Duration
+	// slot is when the pacer meant the hit to go out, since step start: its
+	// intended send time, never after sent; 0 when unpaced.
+	slot time.Duration
 	// waited is how long the hit was due before a worker was free to claim
 	// it (every connection busy); delayed, how late it went out after it
 	// was both due and claimed (the load generator's own slowness).
@@ -41,9 +44,15 @@ type recorder struct {
 
 	succeeded uint64
 	latency   latencyStats
-	codes     [1000]uint64 // net/http only accepts three-digit status codes
-	errors    errorCounts
-	timeline  timeline
+	// intended times each hit from its slot instead of its send, so that a
+	// wait for a free connection counts as the user would have seen it
+	// (without it, latency omits exactly the stalls that made requests
+	// wait: coordinated omission). Paced steps only: unpaced ones have no
+	// slots, its histogram is nil.
+	intended latencyStats
+	codes    [1000]uint64 // net/http only accepts three-digit status codes
+	errors   errorCounts
+	timeline timeline
 
 	lastSent time.Duration // since start
 	lastEnd  time.Duration // since start
@@ -62,6 +71,7 @@ func newRecorder(s Step, start time.Time) *recorder {
 	}
 	if s.Rate > 0 {
 		r.interval = time.Second / time.Duration(s.Rate)
+		r.intended = newLatencyStats()
 	}
 	r.cutoff.Store(math.MaxInt64)
 	return r
@@ -80,7 +90,14 @@ func (r *recorder) record(h *hit) bool {
 	failed := h.code < 200 || h.code >= 400
 
 	r.latency.record(us)
-	r.timeline.record(sent, us, failed)
+	second := r.timeline.at(sent)
+	second.record(us, failed)
+	if r.interval > 0 {
+		// Exact: end - slot = latency + waited + delayed, as sent >= claimed >= slot.
+		ius := clampUS((end - h.slot).Microseconds())
+		r.intended.record(ius)
+		second.recordIntended(ius)
+	}
 	if int(h.code) < len(r.codes) {
 		r.codes[h.code]++
 	}
@@ -111,6 +128,7 @@ func (r *recorder) merge(o *recorder) {
 	r.failed.Add(o.failed.Load())
 	r.succeeded += o.succeeded
 	r.latency.merge(&o.latency)
+	r.intended.merge(&o.intended)
 	r.timeline.merge(o.timeline)
 	for code, n := range o.codes {
 		r.codes[code] += n
@@ -136,6 +154,10 @@ func (r *recorder) result(connections int, interrupted bool) *StepResult {
 		Errors:      map[string]uint64(r.errors),
 		Latency:     r.latency.summary(),
 		Interrupted: interrupted,
+	}
+	if r.interval > 0 {
+		intended := r.intended.summary()
+		res.IntendedLatency = &intended
 	}
 	for code, n := range r.codes {
 		if n > 0 {

@@ -15,6 +15,9 @@ type sample struct {
 	latency time.Duration
 	code    uint16
 	err     string
+	// slot is the intended send time; when 0, that of hit seq on a paced
+	// step ((seq+1)/rate), but never after sent, as in the schedule.
+	slot time.Duration
 }
 
 func record(s Step, samples []sample, cutoff time.Duration) *recorder {
@@ -24,7 +27,11 @@ func record(s Step, samples []sample, cutoff time.Duration) *recorder {
 		rec.cutOff(cutoff)
 	}
 	for _, x := range samples {
-		rec.record(&hit{seq: x.seq, sent: x.sent, latency: x.latency, code: x.code, err: x.err})
+		slot := x.slot
+		if slot == 0 && s.Rate > 0 {
+			slot = min(time.Duration(x.seq+1)*time.Second/time.Duration(s.Rate), x.sent)
+		}
+		rec.record(&hit{seq: x.seq, sent: x.sent, latency: x.latency, slot: slot, code: x.code, err: x.err})
 	}
 	return rec
 }

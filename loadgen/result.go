@@ -14,18 +14,34 @@ import (
 // microseconds it took to fail. Read Latency together with Success and
 // StatusCodes; a step full of fast failures has flattering percentiles.
 type StepResult struct {
-	TargetRate       float64           `json:"target_rate"`
-	AchievedRate     float64           `json:"achieved_rate"`        // requests sent per second, from step start to the last send
-	Throughput       float64           `json:"throughput"`           // successful responses per second, from step start to the last response
-	Duration         float64           `json:"duration"`             // seconds spent sending; the real elapsed time when interrupted
-	Requests         uint64            `json:"requests"`             // responses and transport errors recorded
-	Success          float64           `json:"success"`              // ratio of 2xx/3xx responses, 0..1
-	StatusCodes      map[string]uint64 `json:"status_codes"`         // "200": n, "0" for transport errors
-	Errors           map[string]uint64 `json:"errors"`               // error text -> count; statuses outside 2xx/3xx appear as their status line
-	Latency          Latency           `json:"latency"`              // every recorded request, errors included
-	Timeline         []Second          `json:"timeline"`             // one entry per second of the step, by send time
-	LoadgenSaturated bool              `json:"loadgen_saturated"`    // the load generator did not deliver the target rate
-	Saturation       string            `json:"saturation,omitempty"` // why LoadgenSaturated is true
+	TargetRate   float64           `json:"target_rate"`
+	AchievedRate float64           `json:"achieved_rate"` // requests sent per second, from step start to the last send
+	Throughput   float64           `json:"throughput"`    // successful responses per second, from step start to the last response
+	Duration     float64           `json:"duration"`      // seconds spent sending; the real elapsed time when interrupted
+	Requests     uint64            `json:"requests"`      // responses and transport errors recorded
+	Success      float64           `json:"success"`       // ratio of 2xx/3xx responses, 0..1
+	StatusCodes  map[string]uint64 `json:"status_codes"`  // "200": n, "0" for transport errors
+	Errors       map[string]uint64 `json:"errors"`        // error text -> count; statuses outside 2xx/3xx appear as their status line
+	Latency      Latency           `json:"latency"`       // every recorded request, errors included, from its send
+	// IntendedLatency times the same requests from their intended send
+	// time, the pacer's slot (n+1)/rate, to the end of the response body,
+	// as wrk2 and Nighthawk do. Latency starts at the actual send, so a
+	// request that waited for a free connection (every one busy: the
+	// target stalled) or went out late leaves its wait out of Latency, and
+	// the stall that caused the wait shows less than its users saw it
+	// (coordinated omission); here the wait counts. So does the load
+	// generator's own lateness: on a target that keeps up the two differ
+	// by how late the pacer's timers wake (a fraction of a millisecond on
+	// an idle machine), and a step saturated by the load generator
+	// (SaturatedLoadgen) overstates it.
+	//
+	// nil for unpaced steps (rate 0, the closed model): a request there is
+	// meant to go out when the previous answer on its connection arrived,
+	// which is when it does go out, so its intended latency is Latency.
+	IntendedLatency  *Latency `json:"latency_intended,omitempty"`
+	Timeline         []Second `json:"timeline"`             // one entry per second of the step, by send time
+	LoadgenSaturated bool     `json:"loadgen_saturated"`    // the load generator did not deliver the target rate
+	Saturation       string   `json:"saturation,omitempty"` // why LoadgenSaturated is true
 	// SaturationCause says which side held the rate back: SaturatedConnections
 	// or SaturatedLoadgen; empty when the rate was delivered.
 	SaturationCause string `json:"saturation_cause,omitempty"`
@@ -54,6 +70,10 @@ type Second struct {
 	Requests uint64 `json:"requests"`
 	Errors   uint64 `json:"errors"` // transport errors and statuses outside 2xx/3xx
 	P99      int64  `json:"p99"`    // µs, 2 significant digits
+	// P99Intended is the p99 of IntendedLatency among the same requests
+	// (µs, 2 significant digits); absent for unpaced steps and for seconds
+	// in which nothing was sent.
+	P99Intended int64 `json:"p99_intended,omitempty"`
 }
 
 // Progress is reported about once per second while a step runs.

@@ -3,7 +3,9 @@ package loadgen
 import (
 	"encoding/json"
 	"os"
+	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -36,6 +38,12 @@ func TestStepResultJSONKeys(t *testing.T) {
 			result: record(Step{Rate: 10, Duration: time.Second}, onSchedule(10, 10, time.Millisecond), 0).result(4, false),
 			absent: []string{"saturation", "saturation_cause", "interrupted", "errors.{text}"},
 		},
+		{
+			name:   "unpaced step has no intended latency",
+			result: record(Step{Rate: 0, Duration: time.Second}, onSchedule(10, 10, time.Millisecond), 0).result(4, false),
+			absent: append([]string{"saturation", "saturation_cause", "interrupted", "errors.{text}", "timeline[].p99_intended"},
+				intendedKeys(all)...),
+		},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -51,6 +59,50 @@ func TestStepResultJSONKeys(t *testing.T) {
 			want := slices.DeleteFunc(slices.Clone(all), func(k string) bool { return slices.Contains(tc.absent, k) })
 			if !slices.Equal(got, want) {
 				t.Errorf("JSON keys:\n got %v\nwant %v\nfrom %s", got, want, b)
+			}
+		})
+	}
+}
+
+// intendedKeys picks the key paths of latency_intended out of all.
+func intendedKeys(all []string) []string {
+	return slices.DeleteFunc(slices.Clone(all), func(k string) bool { return !strings.HasPrefix(k, "latency_intended") })
+}
+
+// TestStepResultJSONRoundTrip checks that a decoded step equals the encoded
+// one, the intended latency and the per-second intended p99 included, and
+// that its histograms decode to the summary they came with.
+func TestStepResultJSONRoundTrip(t *testing.T) {
+	samples := append(onSchedule(100, 120, time.Millisecond),
+		sample{seq: 120, sent: 1800 * time.Millisecond, slot: 1510 * time.Millisecond, latency: 2 * time.Millisecond, code: 200})
+	for _, rate := range []int{100, 0} {
+		t.Run(strconv.Itoa(rate)+"/s", func(t *testing.T) {
+			want := record(Step{Rate: rate, Duration: 2 * time.Second}, samples, 0).result(4, false)
+			b, err := json.Marshal(want)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got StepResult
+			if err := json.Unmarshal(b, &got); err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(&got, want) {
+				t.Errorf("decoded %+v\nwant %+v", got, *want)
+			}
+			if (got.IntendedLatency != nil) != (rate > 0) {
+				t.Fatalf("latency_intended %+v at %d/s", got.IntendedLatency, rate)
+			}
+			if rate == 0 {
+				return
+			}
+			if l := got.IntendedLatency; l.Max != 292_000 || l.P99 != 1000 {
+				t.Errorf("latency_intended %+v, want the late hit's 290 ms wait on top of its 2 ms", l)
+			}
+			if h := decodeHist(t, got.IntendedLatency.Histogram); h.Max() < 292_000 || h.TotalCount() != int64(got.Requests) {
+				t.Errorf("intended histogram max %d count %d", h.Max(), h.TotalCount())
+			}
+			if s := got.Timeline[1]; s.P99Intended < 290_000 || s.P99 > 2100 {
+				t.Errorf("second 1 = %+v, want the wait in p99_intended only", s)
 			}
 		})
 	}

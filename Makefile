@@ -10,6 +10,8 @@ PROXYLAB := bin/proxylab
 # The default run: capacity, latency at shares of it, churn (scenarios.DefaultRun).
 SCENARIO ?= scenarios/capacity.yaml scenarios/latency.yaml scenarios/churn.yaml
 CLAIMS ?= claims/go-rust-zig-article.yaml
+# A repetition something outside the run disturbed is run once more.
+RETRY_DISTURBED ?= 1
 
 .PHONY: all setup setup-test proxylab compare report smoke build conformance test test-kernels vet fmt-check rust-check zig-check bpf bench bench-loadgen bench-proxies bench-probes cleanup clean
 
@@ -30,7 +32,7 @@ proxylab:
 compare: proxylab
 	@# nginx only when a scenario measures the nginx baseline.
 	@scripts/setup.sh $$(grep -qsw nginx $(SCENARIO) && echo --nginx)
-	$(PROXYLAB) compare --report $(if $(CLAIMS),--claims $(CLAIMS)) $(SCENARIO)
+	$(PROXYLAB) compare --report --retry-disturbed $(RETRY_DISTURBED) $(if $(CLAIMS),--claims $(CLAIMS)) $(SCENARIO)
 
 ## report: write report.md and plots for FILE (default: the newest results/*.json)
 report: proxylab

@@ -27,7 +27,7 @@ func CapacityOf(res *Results, file string) (*CapacityRef, error) {
 		}
 		var rates []float64
 		for _, r := range p.Runs {
-			if r.Status == RunOK && r.Search != nil && r.Search.Rate > 0 {
+			if r.Counts() && r.Search != nil && r.Search.Rate > 0 {
 				rates = append(rates, float64(r.Search.Rate))
 			}
 		}

@@ -36,8 +36,11 @@ type Results struct {
 	Probes        *ProbeSetup    `json:"probes,omitempty"` // absent when the scenario disables them
 	// Capacity is the capacity that steps given as of_capacity are shares
 	// of; absent when the scenario has none.
-	Capacity *CapacityRef   `json:"capacity,omitempty"`
-	Proxies  []*ProxyResult `json:"proxies"`
+	Capacity *CapacityRef `json:"capacity,omitempty"`
+	// Calibration is a short fixed benchmark of the host run before the
+	// rows, so that two files can say how fast their hosts were.
+	Calibration *Calibration   `json:"calibration,omitempty"`
+	Proxies     []*ProxyResult `json:"proxies"`
 }
 
 // CapacityRef is the capacity a scenario's of_capacity steps were resolved
@@ -123,6 +126,13 @@ type Run struct {
 	// rate the search probed, in the order it probed them.
 	Steps  []*Step       `json:"steps"`
 	Search *SearchResult `json:"search,omitempty"` // only when the scenario has load.search
+	// Disturbed: a step of this run was disturbed (something outside the
+	// run used its cores); its figures are kept but enter no summary or
+	// verdict.
+	Disturbed bool `json:"disturbed,omitempty"`
+	// Attempt numbers the tries of one repetition: 2 and up are re-runs
+	// of a disturbed one (compare --retry-disturbed).
+	Attempt int `json:"attempt,omitempty"`
 }
 
 // Step is the measurement of one load step: the load generator's view plus
@@ -132,9 +142,16 @@ type Step struct {
 	Resources *Resources  `json:"resources,omitempty"`
 	Probes    *StepProbes `json:"probes,omitempty"`   // the proxy's accepts and connects during the step, and their check
 	Overhead  *Overhead   `json:"overhead,omitempty"` // probes.overhead: the step's twin with the probes detached
+	// Disturbed: something outside the run used more than
+	// DisturbedThreshold of a core on the run's cores during the step
+	// (Resources.Interference); Disturbance says how much and where.
+	Disturbed   bool   `json:"disturbed,omitempty"`
+	Disturbance string `json:"disturbance,omitempty"`
 }
 
-// Resources the proxy and the load generator used during one step.
+// Resources the parties of a row used during one step, and what the run's
+// cores did meanwhile. Files written before the parties and cores were
+// recorded have only the proxy and load generator figures.
 type Resources struct {
 	// The proxy's processes (nginx: master and workers, summed).
 	ProxyCPUSeconds   float64
@@ -145,20 +162,87 @@ type Resources struct {
 	NoProxy bool
 	// LoadgenCPUSeconds is this process's own CPU time in the step: the
 	// load generator runs inside proxylab, so a value near the step's
-	// duration times its CPUs means it, not the proxy, was the limit.
+	// duration times its CPUs means it, not the proxy, was the limit. It
+	// includes the probe reader thread's time (PartyReader).
 	LoadgenCPUSeconds float64
+	// UpstreamCPUSeconds is the upstream container's processes' CPU time,
+	// read from /proc as the proxy's is; nil when it could not be read.
+	UpstreamCPUSeconds *float64
+	// Parties is every party's CPU time and the share of its cpuset it
+	// used; see Party.
+	Parties []Party
+	// Cores is what each CPU of the parties' cpusets did, from /proc/stat.
+	Cores []CoreTime
+	// IntervalSeconds is the wall time between the step's two readings,
+	// which bracket the load generator's step; shares are of it.
+	IntervalSeconds float64
+	// IRQInTasks: the kernel charges the time an interrupt or softirq takes
+	// to the task it interrupted as well as to the irq columns of
+	// /proc/stat (tick-based accounting without IRQ time accounting), so
+	// the parties' CPU seconds already hold their networking. It decides
+	// how Interference is computed (InterferenceOf).
+	IRQInTasks bool
+	// Interference is CPU time spent on the run's cores by anything outside
+	// the run, as a share of one core (OutsideInterference, or
+	// InterferenceOf without Outside); nil when the cores could not be
+	// read.
+	Interference *float64
+	// Outside are the processes outside the run that ran on its cores
+	// during the step, largest first; nil when /proc could not be read.
+	Outside []OutsideProcess
+}
+
+// The parties of a row, by the names Party.Name and attributions use.
+const (
+	PartyProxy    = "proxy"          // the measured proxy's processes
+	PartyUpstream = "upstream"       // the origin's processes
+	PartyLoadgen  = "load generator" // this process, less the probe reader
+	PartyReader   = "probe reader"   // the eBPF perf buffer's reader thread, inside this process
+)
+
+// Party is what one party of a row used in a step.
+type Party struct {
+	Name       string  `json:"name"`        // PartyProxy, PartyUpstream, PartyLoadgen or PartyReader
+	CPUs       string  `json:"cpus"`        // the cpuset it is confined to
+	CPUSeconds float64 `json:"cpu_seconds"` // user + system, to /proc's 10 ms tick
+	// Share is CPUSeconds / (CPUs in the cpuset * the step's interval):
+	// 1 is every CPU of its cpuset all the time.
+	Share float64 `json:"share"`
+}
+
+// CoreTime is what one CPU did during a step, in seconds, from the
+// difference of two /proc/stat readings.
+type CoreTime struct {
+	CPU   int     `json:"cpu"`
+	Busy  float64 `json:"busy"`  // user + nice + system (guest time is inside user)
+	IRQ   float64 `json:"irq"`   // irq + softirq
+	Steal float64 `json:"steal"` // taken by the hypervisor for other guests
+	Idle  float64 `json:"idle"`  // idle + iowait
+	// Softirqd is the CPU time of the CPU's ksoftirqd thread, which runs
+	// softirqs the kernel deferred (loopback packets among them) on the
+	// parties' behalf.
+	Softirqd float64 `json:"ksoftirqd"`
 }
 
 type resourcesJSON struct {
-	ProxyCPUSeconds   *float64 `json:"proxy_cpu_seconds,omitempty"`
-	ProxyPeakRSSBytes *int64   `json:"proxy_peak_rss_bytes,omitempty"`
-	LoadgenCPUSeconds float64  `json:"loadgen_cpu_seconds"`
+	ProxyCPUSeconds    *float64         `json:"proxy_cpu_seconds,omitempty"`
+	ProxyPeakRSSBytes  *int64           `json:"proxy_peak_rss_bytes,omitempty"`
+	LoadgenCPUSeconds  float64          `json:"loadgen_cpu_seconds"`
+	UpstreamCPUSeconds *float64         `json:"upstream_cpu_seconds,omitempty"`
+	Parties            []Party          `json:"parties,omitempty"`
+	Cores              []CoreTime       `json:"cores,omitempty"`
+	IntervalSeconds    float64          `json:"interval_seconds,omitempty"`
+	IRQInTasks         bool             `json:"irq_in_tasks,omitempty"`
+	Interference       *float64         `json:"interference,omitempty"`
+	Outside            []OutsideProcess `json:"outside,omitempty"`
 }
 
 // MarshalJSON leaves the proxy figures out when there are none, so that a
 // reader cannot take the direct baseline's absent proxy for one using no CPU.
 func (r Resources) MarshalJSON() ([]byte, error) {
-	j := resourcesJSON{LoadgenCPUSeconds: r.LoadgenCPUSeconds}
+	j := resourcesJSON{LoadgenCPUSeconds: r.LoadgenCPUSeconds, UpstreamCPUSeconds: r.UpstreamCPUSeconds,
+		Parties: r.Parties, Cores: r.Cores, IntervalSeconds: r.IntervalSeconds, IRQInTasks: r.IRQInTasks, Interference: r.Interference,
+		Outside: r.Outside}
 	if !r.NoProxy {
 		j.ProxyCPUSeconds, j.ProxyPeakRSSBytes = &r.ProxyCPUSeconds, &r.ProxyPeakRSSBytes
 	}
@@ -170,7 +254,9 @@ func (r *Resources) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(b, &j); err != nil {
 		return err
 	}
-	*r = Resources{LoadgenCPUSeconds: j.LoadgenCPUSeconds, NoProxy: j.ProxyCPUSeconds == nil}
+	*r = Resources{LoadgenCPUSeconds: j.LoadgenCPUSeconds, NoProxy: j.ProxyCPUSeconds == nil, UpstreamCPUSeconds: j.UpstreamCPUSeconds,
+		Parties: j.Parties, Cores: j.Cores, IntervalSeconds: j.IntervalSeconds, IRQInTasks: j.IRQInTasks, Interference: j.Interference,
+		Outside: j.Outside}
 	if j.ProxyCPUSeconds != nil {
 		r.ProxyCPUSeconds = *j.ProxyCPUSeconds
 	}

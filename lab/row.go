@@ -5,7 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"os"
+	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/proxylab/proxylab/bpf"
@@ -30,6 +33,9 @@ type row struct {
 	sctx context.Context
 	gen  *loadgen.Generator
 	undo []func() // what stop undoes, last first
+	// softirqd are the ksoftirqd threads of the row's CPUs by CPU, found
+	// at the first reading.
+	softirqd map[int]int
 }
 
 // runOne measures one row once. It never returns an error: what went wrong
@@ -40,6 +46,9 @@ func (r *runner) runOne(ctx context.Context, proxy *Artifact, rep int) *Run {
 	err := w.start(ctx)
 	if err == nil {
 		err = w.warmup()
+	}
+	if err == nil {
+		w.settle(ctx)
 	}
 	if err == nil {
 		if s := r.sc.Load.Search; s != nil {
@@ -329,7 +338,11 @@ func (w *row) search(s *scenarios.Search) error {
 	if err := w.cut(err, fmt.Sprintf("search probe %d", len(w.run.Steps))); err != nil {
 		return err
 	}
-	w.event(Event{Kind: EventInfo, Message: fmt.Sprintf("%s: %d/s (stopped by %s: %s)", w.proxy.Name, res.Rate, res.StoppedBy, res.Reason)})
+	by := "stopped by " + res.StoppedBy // max: no CPU was the limit
+	if res.LimitedBy != "" {
+		by = "limited by " + res.LimitedBy
+	}
+	w.event(Event{Kind: EventInfo, Message: fmt.Sprintf("%s: %d/s (%s: %s)", w.proxy.Name, res.Rate, by, res.Reason)})
 	return nil
 }
 
@@ -375,6 +388,7 @@ func (w *row) measure(rate int, d time.Duration) (*Step, error) {
 	}
 	st := &Step{StepResult: *res}
 	st.Resources, st.Probes = w.since(w.sctx, before, res)
+	w.disturbance(st)
 	w.run.Steps = append(w.run.Steps, st)
 	w.event(Event{Kind: EventStepDone, Step: i, Rate: rate, Duration: d, Result: st})
 	return st, err
@@ -387,7 +401,20 @@ type reading struct {
 	probes   bpf.Counts
 	probesOK bool
 	check    checkReading // only with probes on a proxy
-	self     float64      // this process's CPU seconds: the load generator's
+	cpu      cpuReading
+}
+
+// cpuReading is what every party's CPU share and the cores' busy time are
+// differences of. Its parts are read together, after the check's request
+// to the upstream, so that they span the same interval.
+type cpuReading struct {
+	at         time.Time
+	self       float64 // this process's CPU seconds: the load generator's and the probe reader's
+	upstream   Usage
+	upstreamOK bool
+	cores      map[int]cpuTimes // nil when /proc/stat could not be read
+	softirqd   map[int]float64  // each CPU's ksoftirqd seconds
+	others     map[int]procTime // every other process on the run's cores; nil when /proc could not be read
 }
 
 // probed reports whether the row's steps carry probe counts: probes
@@ -405,8 +432,103 @@ func (w *row) read(ctx context.Context) reading {
 	}
 	c, err := w.r.snapshot()
 	b.probes, b.probesOK = c, err == nil
-	b.self = selfCPUSeconds()
+	b.cpu = w.readCPU()
 	return b
+}
+
+// readCPU reads this process's CPU time, the upstream's, the ksoftirqd
+// threads' and /proc/stat, in that order and at once.
+func (w *row) readCPU() cpuReading {
+	if w.softirqd == nil {
+		w.softirqd = softirqThreads(w.runCPUs())
+	}
+	c := cpuReading{self: selfCPUSeconds()}
+	if w.up != nil {
+		u, err := w.up.Usage()
+		c.upstream, c.upstreamOK = u, err == nil
+	}
+	c.softirqd = softirqSeconds(w.softirqd)
+	c.others = processTimes(w.runCPUs(), w.isParty)
+	c.cores, _ = readProcStat() // without it the step has no cores, and no interference
+	c.at = time.Now()
+	return c
+}
+
+// settle waits, up to settleMax, until processes outside the run use less
+// than settleShare of a core over a settleWindow, so that the first step
+// does not start while the kernel and the engine still finish the previous
+// row's containers (cgroup and overlay teardown in kworker threads took a
+// tenth of a core for a few seconds after a row on this lab's host). A host
+// that does not settle is said so, and the step will show how disturbed
+// it was.
+func (w *row) settle(ctx context.Context) {
+	cpus := w.runCPUs()
+	deadline := time.Now().Add(settleMax)
+	var last []OutsideProcess
+	for time.Now().Before(deadline) {
+		before := processTimes(cpus, w.isParty)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(settleWindow):
+		}
+		last = outsideOf(before, processTimes(cpus, w.isParty))
+		used := 0.0
+		for _, p := range last {
+			used += p.CPUSeconds
+		}
+		if used/settleWindow.Seconds() < settleShare {
+			return
+		}
+	}
+	in := OutsideInterference(last, nil, settleWindow.Seconds())
+	w.event(Event{Kind: EventInfo, Message: fmt.Sprintf("%s: the host did not settle in %s before the first step: %s",
+		w.proxy.Name, settleMax, processesText(in, settleWindow.Seconds()))})
+}
+
+// How long and how quiet settle waits for.
+const (
+	settleMax    = 3 * time.Second
+	settleWindow = 300 * time.Millisecond
+	settleShare  = 0.02
+)
+
+// isParty reports whether pid is one of the run's own processes: this
+// one (the load generator and the probe reader), the proxy's and the
+// upstream's, or a ksoftirqd thread of the run's cores, which does the
+// parties' deferred networking.
+func (w *row) isParty(pid int) bool {
+	if pid == os.Getpid() {
+		return true
+	}
+	for _, r := range []Running{w.px, w.up} {
+		if r != nil && slices.Contains(r.Pids(), pid) {
+			return true
+		}
+	}
+	for _, p := range w.softirqd {
+		if p == pid {
+			return true
+		}
+	}
+	return false
+}
+
+// runCPUs are the CPUs of the row's parties: the proxy's only when the row
+// has a proxy.
+func (w *row) runCPUs() []int {
+	p := w.r.placement
+	sets := []string{p.UpstreamCPUs, p.LoadgenCPUs}
+	if w.px != nil {
+		sets = append(sets, p.ProxyCPUs)
+	}
+	var cpus []int
+	for _, s := range sets {
+		c, _ := ParseCPUSet(s)
+		cpus = append(cpus, c...)
+	}
+	slices.Sort(cpus)
+	return slices.Compact(cpus)
 }
 
 // readCheck reads the counts the probes are checked against. It is read
@@ -418,28 +540,101 @@ func (w *row) readCheck(ctx context.Context) checkReading {
 	return c
 }
 
-// since is what the step used: the load generator's CPU time, and the
-// proxy's CPU time, peak memory and probe counts when the row has a proxy
-// whose figures could be read.
+// since is what the step used: every party's CPU time and share of its
+// cpuset, the proxy's peak memory, what the parties' cores did and how much
+// of them something else used, and the probe counts when the row has a
+// proxy for the probes to watch.
 func (w *row) since(ctx context.Context, b reading, lg *loadgen.StepResult) (*Resources, *StepProbes) {
-	// Rounded to the 10 ms tick /proc counts in, so no false digits.
-	round := func(s float64) float64 { return math.Round(s*clockTicks) / clockTicks }
-	res := &Resources{NoProxy: true, LoadgenCPUSeconds: round(selfCPUSeconds() - b.self)}
+	a := w.readCPU()
+	res := &Resources{NoProxy: true, LoadgenCPUSeconds: roundTick(a.self - b.cpu.self)}
+	pl := w.r.placement
+	party := func(name, cpus string, seconds float64) {
+		res.Parties = append(res.Parties, Party{Name: name, CPUs: cpus, CPUSeconds: roundTick(max(0, seconds))})
+	}
 	if b.proxyOK {
 		if after, err := w.px.Usage(); err == nil {
 			res.NoProxy = false
-			res.ProxyCPUSeconds = round(after.CPUSeconds - b.proxy.CPUSeconds)
+			res.ProxyCPUSeconds = roundTick(after.CPUSeconds - b.proxy.CPUSeconds)
 			res.ProxyPeakRSSBytes = after.PeakRSSBytes
+			party(PartyProxy, pl.ProxyCPUs, res.ProxyCPUSeconds)
 		}
 	}
-	if !b.probesOK || !w.probed() {
-		return res, nil
+	if b.cpu.upstreamOK && a.upstreamOK {
+		up := roundTick(a.upstream.CPUSeconds - b.cpu.upstream.CPUSeconds)
+		res.UpstreamCPUSeconds = &up
+		party(PartyUpstream, pl.UpstreamCPUs, up)
 	}
-	after, err := w.r.snapshot()
-	if err != nil {
+	var after bpf.Counts
+	afterOK := false
+	if w.r.probes != nil && b.probesOK {
+		var err error
+		after, err = w.r.snapshot()
+		afterOK = err == nil
+	}
+	reader := 0.0
+	if afterOK {
+		reader = after.ReaderCPUSeconds - b.probes.ReaderCPUSeconds
+	}
+	party(PartyLoadgen, pl.LoadgenCPUs, a.self-b.cpu.self-reader)
+	if afterOK {
+		party(PartyReader, pl.LoadgenCPUs, reader)
+	}
+	w.cores(res, b.cpu, a)
+	if !afterOK || !w.probed() {
 		return res, nil
 	}
 	sp := &StepProbes{Counts: after.Sub(b.probes)}
 	sp.Check = connectionCheck(b.check, w.readCheck(ctx), lg, w.r.sc.Load.Connections)
 	return res, sp
+}
+
+// cores fills in the parties' shares of their cpusets, the cores' times
+// and the interference between two CPU readings.
+func (w *row) cores(res *Resources, b, a cpuReading) {
+	res.IntervalSeconds = math.Round(a.at.Sub(b.at).Seconds()*1000) / 1000
+	if res.IntervalSeconds <= 0 {
+		return
+	}
+	for i, p := range res.Parties {
+		if n := len(partyCPUs(p)); n > 0 {
+			res.Parties[i].Share = roundShare(p.CPUSeconds / (float64(n) * res.IntervalSeconds))
+		}
+	}
+	if b.cores == nil || a.cores == nil {
+		return
+	}
+	res.Cores = coreTimes(b.cores, a.cores, b.softirqd, a.softirqd, w.runCPUs())
+	res.IRQInTasks = kernelIRQInTasks()
+	if b.others != nil && a.others != nil {
+		res.Outside = outsideOf(b.others, a.others)
+	}
+	in := interferenceOf(res).Share
+	res.Interference = &in
+}
+
+// interferenceOf is a step's interference: from the processes outside the
+// run when the step has them (exact), else from the cores' tick samples
+// less the parties' time.
+func interferenceOf(res *Resources) Interference {
+	if res.Outside != nil {
+		return OutsideInterference(res.Outside, res.Cores, res.IntervalSeconds)
+	}
+	return InterferenceOf(res.Parties, res.Cores, res.IntervalSeconds, res.IRQInTasks)
+}
+
+// kernelIRQInTasks is irqInTasks, read once: the kernel does not change
+// under a run.
+var kernelIRQInTasks = sync.OnceValue(irqInTasks)
+
+// disturbance marks st, and the row's run, disturbed when something
+// outside the run used the run's cores during it.
+func (w *row) disturbance(st *Step) {
+	res := st.Resources
+	if res == nil || res.Cores == nil {
+		return
+	}
+	st.Disturbed, st.Disturbance = Disturbance(interferenceOf(res), res.IntervalSeconds)
+	if st.Disturbed {
+		w.run.Disturbed = true
+	}
 }

@@ -43,6 +43,9 @@ type Options struct {
 	// and upstream: an unchanged proxy is not verified twice. nil: no
 	// sharing.
 	Verified map[string]*Verification
+	// RetryDisturbed is how many times a disturbed repetition of a row is
+	// run again; every attempt stays in the file.
+	RetryDisturbed int
 }
 
 // EventKind tells what an Event reports.
@@ -120,6 +123,7 @@ func Compare(ctx context.Context, e *Engine, sc *scenarios.Scenario, o Options) 
 	}
 	r.res = r.newResults(p, setup, source)
 	r.path = FileName(o.ResultsDir, r.res)
+	r.res.Calibration = r.calibrate(ctx)
 	return r.res, r.path, r.repeat(ctx, p.rows)
 }
 
@@ -274,7 +278,7 @@ func rotation(rows, rep int) []int {
 func (r *runner) repeat(ctx context.Context, arts []*Artifact) error {
 	for rep := 1; rep <= r.sc.Repeat; rep++ {
 		for _, k := range rotation(len(arts), rep) {
-			if err := r.keep(ctx, k, r.runOne(ctx, arts[k], rep)); err != nil {
+			if err := r.repetition(ctx, k, arts[k], rep); err != nil {
 				return err
 			}
 		}
@@ -287,6 +291,31 @@ func (r *runner) repeat(ctx context.Context, arts []*Artifact) error {
 		return fmt.Errorf("%w: %s", ErrIncomplete, reason)
 	}
 	return r.write(true, "")
+}
+
+// repetition measures row k once for repetition rep and, while that run
+// was disturbed, again, up to Options.RetryDisturbed more times. Every
+// attempt is kept: a disturbed one enters no figure, but the reader sees
+// that it happened and what it measured.
+func (r *runner) repetition(ctx context.Context, k int, a *Artifact, rep int) error {
+	for attempt := 1; ; attempt++ {
+		run := r.runOne(ctx, a, rep)
+		if attempt > 1 {
+			run.Attempt = attempt
+		}
+		if err := r.keep(ctx, k, run); err != nil {
+			return err
+		}
+		if !run.Disturbed || run.Status != RunOK {
+			return nil
+		}
+		if attempt > r.o.RetryDisturbed {
+			r.info(fmt.Sprintf("%s repetition %d was disturbed (%s); it is left out of the figures", a.Name, rep, disturbance(run)))
+			return nil
+		}
+		r.info(fmt.Sprintf("%s repetition %d was disturbed (%s): running it again (attempt %d of at most %d)",
+			a.Name, rep, disturbance(run), attempt+1, r.o.RetryDisturbed+1))
+	}
 }
 
 // keep records row k's run, summarises the row again and rewrites the

@@ -16,10 +16,33 @@ type SearchResult struct {
 	// Rate is the highest target rate that met the SLO, 0 if none did.
 	Rate int `json:"rate"`
 	// StoppedBy names the limit the search ran into: StoppedByProxy,
-	// StoppedByLoadgen, StoppedByMax, or StoppedIncomplete.
-	StoppedBy string  `json:"stopped_by"`
+	// StoppedByLoadgen, StoppedByMax, or StoppedIncomplete. It says on
+	// which side of the load generator the lowest failing rate failed
+	// (delivered and failed behind it, or not delivered), not which CPU
+	// was full: for that see LimitedBy.
+	StoppedBy string `json:"stopped_by"`
+	// LimitedBy is what was at its limit at the lowest failing rate, from
+	// that step's CPU figures (Attribute): the party whose cpuset was full
+	// (PartyProxy, PartyUpstream, PartyLoadgen, PartyReader), a core at
+	// its limit with the parties on it ("core 0 (upstream, load
+	// generator)"), or NotAttributed. So StoppedByProxy with LimitedBy
+	// "proxy" is the proxy's capacity; StoppedByProxy with a shared core
+	// or NotAttributed is the rig's, or unexplained. Empty when the search
+	// stopped at max or incomplete, and in files written before it.
+	LimitedBy string  `json:"limited_by,omitempty"`
 	Reason    string  `json:"reason"` // one sentence a reader can quote
 	Probes    []Probe `json:"probes"` // in the order they ran
+}
+
+// LimitedByProxy reports whether what limited the search was the proxy's
+// own CPU: the proxy party, or a core only the proxy runs on ("core 1
+// (proxy)"). A search limited by a core the proxy does not use (the
+// upstream's and the load generator's, on a small host) found the rig's
+// limit, and the proxy's capacity is at least that rate: a ratio of two
+// such rates says nothing of the proxies. A search from a file without the
+// attribution counts as the proxy's, as that file says.
+func (s *SearchResult) LimitedByProxy() bool {
+	return s.LimitedBy == "" || s.LimitedBy == PartyProxy || strings.HasSuffix(s.LimitedBy, "("+PartyProxy+")")
 }
 
 // Probe is the verdict on one probed rate.
@@ -57,6 +80,9 @@ type probeOutcome struct {
 	// the load generator's, not the proxy's.
 	saturated bool
 	reason    string
+	// limitedBy is the attribution of a failing step with CPU figures
+	// (Attribution.LimitedBy); empty otherwise.
+	limitedBy string
 }
 
 // searchRate finds the highest rate in [s.Start, s.Max] for which probe
@@ -108,6 +134,7 @@ func searchRate(s scenarios.Search, probe func(rate int) (probeOutcome, error)) 
 
 	res.Rate = lo
 	res.StoppedBy = StoppedByProxy
+	res.LimitedBy = fail.limitedBy
 	if fail.saturated {
 		res.StoppedBy = StoppedByLoadgen
 	}
@@ -132,15 +159,17 @@ func closeEnough(lo, hi int) bool {
 // generator's failure when requests went out late with a connection free,
 // and as the proxy's when every connection was busy, for then the target's
 // latency at this rate exceeded what the scenario's connections carry.
+// A failing step's reason ends with what was at its limit (limits).
 func judge(st *Step, s *scenarios.Search) probeOutcome {
 	slo := s.SLOP99.D()
-	p99 := time.Duration(st.Latency.P99) * time.Microsecond
+	p99us, which := sloP99(st)
+	p99 := time.Duration(p99us) * time.Microsecond
 	var missed []string
 	if st.Success < s.MinSuccess {
 		missed = append(missed, fmt.Sprintf("success %s is below %s", percent(st.Success), percent(s.MinSuccess)))
 	}
 	if p99 > slo {
-		missed = append(missed, fmt.Sprintf("p99 %s is above the SLO of %s", micros(float64(st.Latency.P99)), slo))
+		missed = append(missed, fmt.Sprintf("%s %s is above the SLO of %s", which, micros(float64(p99us)), slo))
 	}
 	if st.Requests == 0 {
 		missed = append(missed, "no request was answered")
@@ -151,31 +180,64 @@ func judge(st *Step, s *scenarios.Search) probeOutcome {
 		if len(missed) > 0 {
 			r += "; " + strings.Join(missed, ", ")
 		}
-		if res := st.Resources; res != nil && !res.NoProxy && st.Duration > 0 {
-			r += fmt.Sprintf(" (the proxy used %.2f CPU s in %.1f s)", res.ProxyCPUSeconds, st.Duration)
-		}
-		return probeOutcome{reason: r}
+		return limits(st, probeOutcome{reason: r}, proxyUsed)
 	case st.LoadgenSaturated:
 		r := "the load generator could not deliver the rate: " + st.Saturation
-		if st.Resources != nil && st.Duration > 0 {
+		if st.Resources != nil && st.Resources.Parties == nil && st.Duration > 0 {
 			r += fmt.Sprintf(" (it used %.2f CPU s in %.1f s)", st.Resources.LoadgenCPUSeconds, st.Duration)
 		}
 		if len(missed) > 0 {
 			r += "; " + strings.Join(missed, ", ")
 		}
-		return probeOutcome{saturated: true, reason: r}
+		return limits(st, probeOutcome{saturated: true, reason: r}, nil)
 	case len(missed) > 0:
-		r := strings.Join(missed, ", ")
 		// A proxy far from using its CPUs that still misses the SLO points
-		// at something else (a neighbour on the host, a pause) rather than
-		// at its capacity; the reader can only tell with this figure.
-		if res := st.Resources; res != nil && !res.NoProxy && st.Duration > 0 {
-			r += fmt.Sprintf(" (the proxy used %.2f CPU s in %.1f s)", res.ProxyCPUSeconds, st.Duration)
-		}
-		return probeOutcome{reason: r}
+		// at something else (a full shared core, a neighbour on the host, a
+		// pause) rather than at its capacity; the attribution says which.
+		return limits(st, probeOutcome{reason: strings.Join(missed, ", ")}, proxyUsed)
 	}
-	return probeOutcome{passed: true, reason: fmt.Sprintf("p99 %s within %s, success %s",
-		micros(float64(st.Latency.P99)), slo, percent(st.Success))}
+	return probeOutcome{passed: true, reason: fmt.Sprintf("%s %s within %s, success %s",
+		which, micros(float64(p99us)), slo, percent(st.Success))}
+}
+
+// sloP99 is the p99 a search's SLO is judged on: from the intended send
+// time, what a user would have seen, including the time a request waited
+// for a free connection. A step read from a file older than that figure
+// has only the service p99.
+func sloP99(st *Step) (us int64, which string) {
+	if l := st.IntendedLatency; l != nil {
+		return l.P99, "intended p99"
+	}
+	return st.Latency.P99, "p99"
+}
+
+// limits ends a failing step's reason with what was at its limit, by the
+// step's parties and cores (Attribute), and with its disturbance. A step
+// without those figures (read from an older file) says what old (if any)
+// says instead and is attributed to nothing.
+func limits(st *Step, o probeOutcome, old func(*Step) string) probeOutcome {
+	res := st.Resources
+	if res == nil || res.Parties == nil {
+		if old != nil {
+			o.reason += old(st)
+		}
+		return o
+	}
+	a := Attribute(res.Parties, res.Cores, res.IntervalSeconds)
+	o.reason += ": " + a.Text
+	o.limitedBy = a.LimitedBy
+	if st.Disturbed {
+		o.reason += " (disturbed: " + st.Disturbance + ")"
+	}
+	return o
+}
+
+// proxyUsed is the proxy's CPU time, for a step without parties.
+func proxyUsed(st *Step) string {
+	if res := st.Resources; res != nil && !res.NoProxy && st.Duration > 0 {
+		return fmt.Sprintf(" (the proxy used %.2f CPU s in %.1f s)", res.ProxyCPUSeconds, st.Duration)
+	}
+	return ""
 }
 
 // SummariseFor summarises runs of scenario sc: per step for fixed steps,
@@ -207,7 +269,7 @@ func summariseSearch(runs []*Run) []StepSummary {
 			// A rate probed twice in one run counts once: the later probe.
 			for i := len(r.Steps) - 1; i >= 0; i-- {
 				if st := r.Steps[i]; st.TargetRate == rate {
-					one = append(one, &Run{Status: r.Status, Steps: []*Step{st}})
+					one = append(one, &Run{Status: r.Status, Disturbed: r.Disturbed, Steps: []*Step{st}})
 					break
 				}
 			}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"math"
 
+	"github.com/proxylab/proxylab/loadgen"
 	"github.com/proxylab/proxylab/stats"
 )
 
@@ -141,8 +142,15 @@ type StepSummary struct {
 	P99          Stat    `json:"latency_p99_us"`
 	P999         Stat    `json:"latency_p99_9_us"`
 	Max          Stat    `json:"latency_max_us"`
-	CPUSeconds   Stat    `json:"proxy_cpu_seconds"`
-	PeakRSSBytes Stat    `json:"proxy_peak_rss_bytes"`
+	// The same percentiles from each request's intended send time (its
+	// pacer slot): what a user would have seen. n = 0 for unpaced steps.
+	IntendedP50  Stat `json:"latency_intended_p50_us"`
+	IntendedP90  Stat `json:"latency_intended_p90_us"`
+	IntendedP99  Stat `json:"latency_intended_p99_us"`
+	IntendedP999 Stat `json:"latency_intended_p99_9_us"`
+	IntendedMax  Stat `json:"latency_intended_max_us"`
+	CPUSeconds   Stat `json:"proxy_cpu_seconds"`
+	PeakRSSBytes Stat `json:"proxy_peak_rss_bytes"`
 	// ProbeLossRatio is the perf buffer's failed/attempted; n = 0 without probes.
 	ProbeLossRatio Stat `json:"probe_loss_ratio"`
 	// Saturated counts runs in which the load generator, not the proxy, fell
@@ -172,6 +180,19 @@ func always(f func(*Step) float64) func(*Step) (float64, bool) {
 	return func(s *Step) (float64, bool) { return f(s), true }
 }
 
+// intended is a percentile of the latency from the intended send time,
+// which only paced steps have; compared says whether proxies are ranked on
+// it (the p99: what a user at the tail waited).
+func intended(key, label string, compared bool, pick func(*loadgen.Latency) int64, of func(*StepSummary) *Stat) Metric {
+	return Metric{Key: key, Label: label, Unit: "us", Compared: compared, NoiseChecked: compared,
+		Value: func(s *Step) (float64, bool) {
+			if s.IntendedLatency == nil {
+				return 0, false
+			}
+			return float64(pick(s.IntendedLatency)), true
+		}, Of: of}
+}
+
 // Metrics lists every summarised figure, in the order comparisons show
 // them. It is the one list of figures: summaries, rankings, noise checks
 // and diffs all read it.
@@ -184,6 +205,11 @@ var Metrics = []Metric{
 	{"latency_p99_us", "p99", "us", false, true, true, always(func(s *Step) float64 { return float64(s.Latency.P99) }), func(s *StepSummary) *Stat { return &s.P99 }},
 	{"latency_p99_9_us", "p99.9", "us", false, true, true, always(func(s *Step) float64 { return float64(s.Latency.P999) }), func(s *StepSummary) *Stat { return &s.P999 }},
 	{"latency_max_us", "max", "us", false, false, false, always(func(s *Step) float64 { return float64(s.Latency.Max) }), func(s *StepSummary) *Stat { return &s.Max }},
+	intended("latency_intended_p50_us", "intended p50", false, func(l *loadgen.Latency) int64 { return l.P50 }, func(s *StepSummary) *Stat { return &s.IntendedP50 }),
+	intended("latency_intended_p90_us", "intended p90", false, func(l *loadgen.Latency) int64 { return l.P90 }, func(s *StepSummary) *Stat { return &s.IntendedP90 }),
+	intended("latency_intended_p99_us", "intended p99", true, func(l *loadgen.Latency) int64 { return l.P99 }, func(s *StepSummary) *Stat { return &s.IntendedP99 }),
+	intended("latency_intended_p99_9_us", "intended p99.9", false, func(l *loadgen.Latency) int64 { return l.P999 }, func(s *StepSummary) *Stat { return &s.IntendedP999 }),
+	intended("latency_intended_max_us", "intended max", false, func(l *loadgen.Latency) int64 { return l.Max }, func(s *StepSummary) *Stat { return &s.IntendedMax }),
 	{"proxy_cpu_seconds", "proxy CPU", "s", false, true, true, func(s *Step) (float64, bool) {
 		if s.Resources == nil || s.Resources.NoProxy {
 			return 0, false
@@ -205,12 +231,17 @@ var Metrics = []Metric{
 	}, func(s *StepSummary) *Stat { return &s.ProbeLossRatio }},
 }
 
-// StepsAt returns step i (0-based) of every run that counts: runs that
-// finished, and steps that were not cut short.
+// Counts reports whether the run's figures enter summaries and verdicts:
+// it finished, and nothing outside the run disturbed it. A disturbed run
+// stays in the file, for the reader to see what it measured.
+func (r *Run) Counts() bool { return r.Status == RunOK && !r.Disturbed }
+
+// StepsAt returns step i (0-based) of every run that counts (Counts), and
+// only steps that were not cut short.
 func StepsAt(runs []*Run, i int) []*Step {
 	var steps []*Step
 	for _, r := range runs {
-		if r.Status == RunOK && i < len(r.Steps) && !r.Steps[i].Interrupted {
+		if r.Counts() && i < len(r.Steps) && !r.Steps[i].Interrupted {
 			steps = append(steps, r.Steps[i])
 		}
 	}

@@ -21,6 +21,7 @@ import (
 type compareFlags struct {
 	resultsDir, rawDir, capacity, claims string
 	skipVerify, writeRep                 bool
+	retryDisturbed                       int
 }
 
 func newCompare(g *globals) *cobra.Command {
@@ -45,6 +46,14 @@ proxy's capacity, and connection churn. Steps written as of_capacity take
 their rate from the search run before them in the same invocation, or from
 --capacity FILE.json. Each scenario writes its own results file; --report
 writes one report of them all, --claims judges a claims file against them.
+
+Before the rows, a calibration (the direct row in a closed loop of 64
+connections for 3 s) records how fast this host is today, so that report
+--diff can tell a slower host from a slower proxy. Each step records the
+CPU of every party (proxy, upstream, load generator, probe reader) and of
+each core; a step on whose cores something outside the run used more than
+5% of a core is marked disturbed, and its run enters no figure or verdict
+(--retry-disturbed N runs it again).
 
 A results file is written after every row's run, so Ctrl-C keeps what was
 measured: the file then says "complete": false. Exit status: 0 complete,
@@ -82,6 +91,7 @@ Docker engine, 4 a proxy fails the conformance suite, 130 interrupted.`,
 	cmd.Flags().BoolVar(&f.writeRep, "report", false, "also write one report (proxylab report) of every results file of this invocation")
 	cmd.Flags().StringVar(&f.rawDir, "raw", "", "also write every step's results in vegeta's encoding to DIR/<scenario>-<run>-<proxy>-r<rep>-s<step>.gob")
 	cmd.Flags().StringVar(&f.capacity, "capacity", "", "results file of a search whose capacity of_capacity steps are shares of (default: the search run before them)")
+	cmd.Flags().IntVar(&f.retryDisturbed, "retry-disturbed", 0, "run a repetition again, up to N times, while something outside the run used its cores (every attempt is kept; disturbed ones enter no figure)")
 	cmd.Flags().StringVar(&f.claims, "claims", "", "claims file to judge against this invocation's results; the verdicts are printed and go into the report")
 	return cmd
 }
@@ -143,7 +153,7 @@ func (set *compareSet) run(ctx context.Context, e *lab.Engine, root string, out,
 		disp := newDisplay(out)
 		res, path, err := lab.Compare(ctx, e, sc, lab.Options{
 			Root: root, ResultsDir: set.f.resultsDir, RawDir: set.f.rawDir, Version: toolVersion(root), Observer: disp.observe,
-			SkipVerify: set.f.skipVerify, Capacity: set.capacity, Verified: verified,
+			SkipVerify: set.f.skipVerify, Capacity: set.capacity, Verified: verified, RetryDisturbed: set.f.retryDisturbed,
 		})
 		disp.done()
 		if res != nil && path != "" {

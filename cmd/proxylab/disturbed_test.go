@@ -1,0 +1,116 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"os/exec"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/proxylab/proxylab/lab"
+)
+
+// A repetition during which something outside the run burns the proxy's
+// core is marked disturbed, left out of the figures, and run again with
+// --retry-disturbed; the repetitions before and after it are not.
+func TestCompareMarksDisturbedRepetition(t *testing.T) {
+	e := requireDocker(t)
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := proxylab(ctx, "compare", "--results-dir", dir, "--skip-verify", "--retry-disturbed", "1", "cmd/proxylab/testdata/disturbed.yaml")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = cmd.Stdout
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	burner := &burner{cpus: proxyCPUs(t)}
+	defer burner.stop()
+	lines := bufio.NewScanner(io.TeeReader(stdout, &out))
+	for lines.Scan() {
+		switch l := lines.Text(); {
+		case strings.Contains(l, "starting go (repetition 2/2)") && burner.cmd == nil:
+			burner.start(t)
+		case strings.Contains(l, "running it again"):
+			burner.stop()
+		}
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("proxylab compare: %v\n%s", err, out.String())
+	}
+	path := onlyResultsFile(t, dir)
+	checkSchema(t, path)
+	res, err := lab.ReadResults(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertNoContainers(t, e, res.RunID)
+
+	runs := res.Proxies[0].Runs
+	want := []struct {
+		rep, attempt int
+		disturbed    bool
+	}{{1, 0, false}, {2, 0, true}, {2, 2, false}}
+	if len(runs) != len(want) {
+		t.Fatalf("%d runs, want %d (repetition 1, repetition 2 disturbed, its re-run)\n%s", len(runs), len(want), out.String())
+	}
+	for i, w := range want {
+		r := runs[i]
+		if r.Repetition != w.rep || r.Attempt != w.attempt || r.Disturbed != w.disturbed || r.Status != lab.RunOK {
+			t.Errorf("run %d: repetition %d attempt %d disturbed %v status %s; want repetition %d attempt %d disturbed %v",
+				i, r.Repetition, r.Attempt, r.Disturbed, r.Status, w.rep, w.attempt, w.disturbed)
+		}
+	}
+	if s := res.Proxies[0].Summary; len(s) != 1 || s[0].AchievedRate.N != 2 {
+		t.Errorf("summary %+v, want one step over the 2 undisturbed runs", s)
+	}
+	if !strings.Contains(out.String(), "DISTURBED") {
+		t.Errorf("output does not say a run was disturbed:\n%s", out.String())
+	}
+}
+
+// proxyCPUs is the cpuset the lab pins the proxy to on this host.
+func proxyCPUs(t *testing.T) []int {
+	t.Helper()
+	cpus, err := lab.ParseCPUSet(lab.DefaultPlacement(runtime.NumCPU()).ProxyCPUs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cpus
+}
+
+// burner is a process outside the run that keeps one CPU busy.
+type burner struct {
+	cpus []int
+	cmd  *exec.Cmd
+}
+
+func (b *burner) start(t *testing.T) {
+	b.cmd = exec.Command("sh", "-c", "while :; do :; done")
+	if err := b.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var set unix.CPUSet
+	for _, c := range b.cpus {
+		set.Set(c)
+	}
+	if err := unix.SchedSetaffinity(b.cmd.Process.Pid, &set); err != nil {
+		t.Fatalf("pinning the burner to CPUs %v: %v", b.cpus, err)
+	}
+}
+
+func (b *burner) stop() {
+	if b.cmd != nil && b.cmd.ProcessState == nil {
+		b.cmd.Process.Kill()
+		b.cmd.Wait()
+	}
+}

@@ -123,7 +123,7 @@ func searchRate(r *lab.Run) (v float64, lowerBound, ok bool) {
 	if r.Search == nil {
 		return 0, false, false
 	}
-	return float64(r.Search.Rate), r.Search.StoppedBy != lab.StoppedByProxy, true
+	return float64(r.Search.Rate), r.Search.StoppedBy != lab.StoppedByProxy || !r.Search.LimitedByProxy(), true
 }
 
 func cpuPerRequest(s *lab.Step) (float64, bool) {

@@ -71,6 +71,15 @@ func searched(stoppedBy string, capacities map[string][]int) *lab.Results {
 func TestJudge(t *testing.T) {
 	byProxy := searched(lab.StoppedByProxy, map[string][]int{"go": {10000, 11000, 12000}, "rust": {40000, 42000, 41000}})
 	byLoadgen := searched(lab.StoppedByLoadgen, map[string][]int{"go": {10000, 11000, 12000}, "rust": {40000, 42000, 41000}})
+	limitedBy := func(by string) *lab.Results {
+		r := searched(lab.StoppedByProxy, map[string][]int{"go": {10000, 11000, 12000}, "rust": {40000, 42000, 41000}})
+		for _, p := range r.Proxies {
+			for _, run := range p.Runs {
+				run.Search.LimitedBy = by
+			}
+		}
+		return r
+	}
 	openTwin := closedRun("replicate-article", []int64{17000, 18000, 19000}, []float64{41000, 42000, 43000})
 	openTwin.Scenario.Load.Model = scenarios.ModelOpen
 	closed := closedRun("replicate-article", []int64{17000, 18000, 19000}, []float64{41000, 42000, 43000})
@@ -106,6 +115,14 @@ func TestJudge(t *testing.T) {
 		{"image differs", "figure: image_bytes, subject: zig, relation: value < 1MB", all, Inconclusive, "the figure is in several results (keepalive-1k-short, keepalive-1k, max)", ""},
 		{"binary", "figure: binary_bytes, scenario: max, subject: nginx, relation: value <= 1.3MB", all, Supported, "1.26MB lies at or below 1.30MB", "nginx binary in max (run 8c1b5b47)"},
 		{"capacity supported", "figure: capacity, scenario: capacity, subject: rust, against: go, relation: ratio >= 3.2x", []*lab.Results{byProxy}, Supported, "the interval (3.33x-4.20x) lies at or above 3.20x", "rust runs 1-3, go runs 1-3 of capacity (run 5ea4c4ed)"},
+		{"capacity limited by the rig's core", "figure: capacity, scenario: capacity, subject: rust, against: go, relation: ratio >= 3.2x",
+			[]*lab.Results{limitedBy("core 0 (upstream, load generator)")}, Inconclusive, "limited by a CPU other than the proxy's", "rust runs 1-3, go runs 1-3 of capacity"},
+		{"capacity not attributed", "figure: capacity, scenario: capacity, subject: rust, against: go, relation: ratio >= 3.2x",
+			[]*lab.Results{limitedBy(lab.NotAttributed)}, Inconclusive, "is a lower bound only", "rust runs 1-3, go runs 1-3 of capacity"},
+		{"capacity limited by the proxies", "figure: capacity, scenario: capacity, subject: rust, against: go, relation: ratio >= 3.2x",
+			[]*lab.Results{limitedBy(lab.PartyProxy)}, Supported, "", "rust runs 1-3, go runs 1-3 of capacity"},
+		{"capacity limited by the proxy's own core", "figure: capacity, scenario: capacity, subject: rust, against: go, relation: ratio >= 3.2x",
+			[]*lab.Results{limitedBy("core 1 (proxy)")}, Supported, "", "rust runs 1-3, go runs 1-3 of capacity"},
 		{"capacity lower bound", "figure: capacity, scenario: capacity, subject: rust, against: go, relation: ratio >= 3.2x", []*lab.Results{byLoadgen}, Inconclusive, "is a lower bound only", "rust runs 1-3, go runs 1-3 of capacity"},
 		{"capacity rss", "figure: peak_rss, scenario: capacity, subject: rust, against: go, relation: ratio <= 0.33", []*lab.Results{byProxy}, Refuted, "lies above 0.33x", "rust runs 1-3, go runs 1-3 of capacity"},
 		{"closed rate", "figure: achieved_rate, scenario: replicate-article, subject: rust, relation: value ~ 42180 ± 10%", []*lab.Results{closed}, Supported, "the interval (41000/s-43000/s) lies within 42180/s ± 10%", "rust runs 1-3 of replicate-article (run c105ed00)"},

@@ -113,6 +113,9 @@ func runValue(c *Claim, fig *Figure, r *lab.Results, run *lab.Run) (v float64, l
 	if run.Status != lab.RunOK {
 		return 0, false, map[string]string{lab.RunFailed: "failed", lab.RunInterrupted: "were interrupted"}[run.Status]
 	}
+	if run.Disturbed {
+		return 0, false, "were disturbed (something outside the run used its cores)"
+	}
 	if fig.From == FromSearch {
 		v, lower, ok := fig.Run(run)
 		if !ok {
@@ -201,7 +204,7 @@ func lowerBoundText(rvs []*rowValues, fig *Figure) string {
 	if len(parts) == 0 {
 		return ""
 	}
-	return fmt.Sprintf("the %s of %s is a lower bound only: those searches stopped at the load generator, at search.max or unfinished, not at the proxy", fig.Name, strings.Join(parts, ", "))
+	return fmt.Sprintf("the %s of %s is a lower bound only: those searches stopped at the load generator, at search.max or unfinished, or were limited by a CPU other than the proxy's (limited_by), not by the proxy", fig.Name, strings.Join(parts, ", "))
 }
 
 // restsText names the rows and runs a verdict rests on: "rust runs 1-3,

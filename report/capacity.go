@@ -25,6 +25,9 @@ type Capacity struct {
 	// Incomplete counts searches cut short (a failed or interrupted run);
 	// they are not in Rates.
 	Incomplete int
+	// Disturbed counts searches left out because something outside the
+	// run used its cores.
+	Disturbed int
 	// ToNginx and ToDirect are this row's median over the baseline's.
 	ToNginx, ToDirect Ratio
 }
@@ -90,13 +93,19 @@ func capacityOf(p *lab.ProxyResult) (Capacity, bool) {
 	runs := searches(p)
 	for _, r := range runs {
 		sr := r.Search
+		if r.Disturbed {
+			c.Disturbed++
+			continue
+		}
 		if sr.StoppedBy == lab.StoppedIncomplete {
 			c.Incomplete++
 			continue
 		}
 		c.Rates = append(c.Rates, float64(sr.Rate))
 		c.StoppedBy = append(c.StoppedBy, stoppedBy(p, sr))
-		c.Bound = c.Bound || sr.StoppedBy == lab.StoppedByLoadgen || sr.StoppedBy == lab.StoppedByMax
+		// The direct row has no proxy: the rig's limit is its capacity.
+		hasProxy := p.Name != lab.Direct.Name
+		c.Bound = c.Bound || sr.StoppedBy == lab.StoppedByLoadgen || sr.StoppedBy == lab.StoppedByMax || hasProxy && !sr.LimitedByProxy()
 	}
 	c.Stat = lab.Describe(c.Rates)
 	return c, len(runs) > 0

@@ -29,6 +29,9 @@ func writeDiff(w writer, a, b *File) {
 	w("- B: `%s`, run `%s`, %s UTC, %d repetition(s)%s\n\n", b.Path, b.RunID, b.StartedAt.UTC().Format("2006-01-02 15:04"), b.Scenario.Repeat, incomplete(b))
 
 	changed := writeEnvDiff(w, a, b)
+	if s := hostSpeed(a.Calibration, b.Calibration); s != "" {
+		w("**%s**\n\n", s)
+	}
 	if len(changed) > 0 {
 		w("**The environment changed (%s): a difference below may come from that rather than from the proxies.**\n\n", strings.Join(changed, ", "))
 	} else {
@@ -145,7 +148,9 @@ func writeEnvDiff(w writer, a, b *File) []string {
 	w("## Environment\n\n| | A | B | |\n|---|---|---|---|\n")
 	for _, k := range keys {
 		mark := ""
-		if va[k] != vb[k] {
+		// The calibration differs in every pair of files; hostSpeed
+		// says whether by more than its own spread.
+		if va[k] != vb[k] && k != "calibration" {
 			mark = "**changed**"
 			changed = append(changed, k)
 		}
@@ -159,6 +164,24 @@ func writeEnvDiff(w writer, a, b *File) []string {
 	}
 	w("\n")
 	return changed
+}
+
+// hostSpeed compares the two hosts by their calibrations, before any proxy
+// is compared: a host that did half the calibration rate makes every rate
+// below look halved. Within 10% the hosts are called alike, which is about
+// the spread of one short calibration.
+func hostSpeed(a, b *lab.Calibration) string {
+	if a == nil || b == nil || a.Error != "" || b.Error != "" || a.AchievedRate <= 0 || b.AchievedRate <= 0 {
+		return ""
+	}
+	r := b.AchievedRate / a.AchievedRate
+	switch {
+	case r < 0.9:
+		return fmt.Sprintf("B's host was %.1fx slower than A's in the calibration (%.0f against %.0f requests/s without a proxy): rates below differ by that much before any proxy does", 1/r, b.AchievedRate, a.AchievedRate)
+	case r > 1/0.9:
+		return fmt.Sprintf("B's host was %.1fx faster than A's in the calibration (%.0f against %.0f requests/s without a proxy): rates below differ by that much before any proxy does", r, b.AchievedRate, a.AchievedRate)
+	}
+	return fmt.Sprintf("Both hosts did the same calibration rate within 10%% (%.0f and %.0f requests/s without a proxy).", a.AchievedRate, b.AchievedRate)
 }
 
 func orDash(s string) string {

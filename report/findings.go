@@ -258,7 +258,7 @@ func hasCPU(f *File) bool {
 func peakRSSRuns(p *lab.ProxyResult) []float64 {
 	var v []float64
 	for _, r := range p.Runs {
-		if r.Status != lab.RunOK {
+		if !r.Counts() {
 			continue
 		}
 		peak, ok := 0.0, false

@@ -24,7 +24,7 @@ func writeMethod(w writer, files []*File) {
 		100*stats.Level, stats.Resamples, stats.Seed)
 	w("With fewer than %d runs no interval can be given and the median stands alone. ", stats.MinN)
 	w("With 3 runs the interval is simply the range of the runs, and covers the true median only 75%% of the time, not 95%%.\n")
-	w("- Differences between proxies are tested with the exact two-sided **Mann-Whitney U test** on the per-run values, at α = %.2f. ", stats.Alpha)
+	w("- Differences between proxies are tested with benchstat's two-sided **Mann-Whitney U test** (golang.org/x/perf/benchmath; exact up to 25-50 runs per side) on the per-run values, at α = %.2f. ", stats.Alpha)
 	w("A proxy is called better only when the test is significant **and** the two intervals do not overlap; otherwise the difference is reported as not significant, however large the medians look.\n")
 	var said []string
 	for _, f := range files {
@@ -36,7 +36,7 @@ func writeMethod(w writer, files []*File) {
 	w("- A figure whose runs disagree by a coefficient of variation (standard deviation / mean) above %.0f%% is flagged as noisy.\n", 100*lab.NoiseCV)
 	w("- A step whose target rate was not delivered (every connection busy, or the load generator short of CPU; the results file says which) is no measurement at that rate: it is marked and never enters a comparison.\n")
 	w("- Baselines (`direct`: load straight at the upstream; `nginx`) are shown for scale and never called the best.\n")
-	w("- Latency is what the load generator saw, from send to last byte, for every request including errors.\n")
+	w("- Latency is what the load generator saw, for every request including errors: **service** latency from send to last byte, and, for paced steps, **intended** latency from the request's pacer slot, which also counts the time it waited for a free connection (what a user would have seen). Each table says which it is.\n")
 	roles := map[role]bool{}
 	for _, f := range files {
 		roles[roleOf(f)] = true
@@ -114,7 +114,41 @@ func writeLatency(w writer, f *File) {
 				cell(s.P50, "us"), cell(s.P90, "us"), cell(s.P99, "us"), cv(s.P99), cell(s.P999, "us"), cv(s.P999), cell(s.Max, "us"))
 		}
 	}
-	w("\nPer run, percentiles come from the run's HDR histogram (3 significant digits); the table gives their median across runs.\n\n")
+	w("\nService latency: from each request's send to the last byte of its answer. Per run, percentiles come from the run's HDR histogram (3 significant digits); the table gives their median across runs.\n\n")
+	writeIntendedLatency(w, f)
+}
+
+// writeIntendedLatency is the latency a user would have seen: from each
+// request's intended send time, its pacer slot, so that the time a
+// request waited for a free connection counts. Only paced steps have it.
+func writeIntendedLatency(w writer, f *File) {
+	has := false
+	for _, p := range f.Proxies {
+		for _, s := range p.Summary {
+			has = has || s.IntendedP99.N > 0
+		}
+	}
+	if !has {
+		return
+	}
+	w("### Latency from the intended send time\n\n")
+	w("| proxy | step | p50 | p90 | p99 | CV p99 | p99.9 | max | p99 intended / service |\n|---|---|--:|--:|--:|--:|--:|--:|--:|\n")
+	for _, p := range f.Proxies {
+		for i := range p.Summary {
+			s := &p.Summary[i]
+			if s.IntendedP99.N == 0 {
+				continue
+			}
+			ratio := "-"
+			if s.P99.Median > 0 {
+				ratio = fmt.Sprintf("%.2f×", s.IntendedP99.Median/s.P99.Median)
+			}
+			w("| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", proxyLabel(p), f.stepLabel(s),
+				cell(s.IntendedP50, "us"), cell(s.IntendedP90, "us"), cell(s.IntendedP99, "us"), cv(s.IntendedP99),
+				cell(s.IntendedP999, "us"), cell(s.IntendedMax, "us"), ratio)
+		}
+	}
+	w("\nFrom each request's pacer slot, (n+1)/rate, to the last byte of its answer: the time a request waited for a free connection, and how late the pacer woke, count too (coordinated omission corrected, as wrk2, Nighthawk and oha report). The search's SLO is judged on this p99. On a target that keeps up the two differ by the pacer's wake-up lateness, a fraction of a millisecond.\n\n")
 }
 
 func writeComparisons(w writer, f *File) {
@@ -202,6 +236,96 @@ func writeResources(w writer, f *File) {
 		}
 	}
 	w("\nCPU s: the proxy process's CPU time during the step; peak RSS: its resident-set high-water mark since it started (so it only grows from step to step).\n\n")
+	writeParties(w, f)
+}
+
+// writeParties is every party's share of its cpuset, each core's busy
+// share and the interference per step, medians across the runs that count:
+// which party was near its limit, and whether the host was quiet. A
+// searched file probes other rates in each run, so its steps are not
+// lined up and its searches say what limited them instead.
+func writeParties(w writer, f *File) {
+	if f.Scenario.Load.Search != nil {
+		return
+	}
+	var names []string
+	var cpus []int
+	for _, p := range f.Proxies {
+		for _, r := range p.Runs {
+			for _, st := range r.Steps {
+				if res := st.Resources; res != nil {
+					for _, pt := range res.Parties {
+						if !slices.Contains(names, pt.Name) {
+							names = append(names, pt.Name)
+						}
+					}
+					for _, c := range res.Cores {
+						if !slices.Contains(cpus, c.CPU) {
+							cpus = append(cpus, c.CPU)
+						}
+					}
+				}
+			}
+		}
+	}
+	if len(names) == 0 {
+		return
+	}
+	slices.Sort(cpus)
+	w("### CPU of every party\n\n| proxy | step |")
+	for _, n := range names {
+		w(" %s |", n)
+	}
+	for _, c := range cpus {
+		w(" core %d busy |", c)
+	}
+	w(" outside the run |\n|---|---|%s\n", strings.Repeat("--:|", len(names)+len(cpus)+1))
+	for _, p := range f.Proxies {
+		for i := range p.Summary {
+			steps := lab.StepsAt(p.Runs, p.Summary[i].Step-1)
+			w("| %s | %s |", proxyLabel(p), f.stepLabel(&p.Summary[i]))
+			for _, n := range names {
+				w(" %s |", shareCell(steps, func(res *lab.Resources) (float64, bool) {
+					j := slices.IndexFunc(res.Parties, func(pt lab.Party) bool { return pt.Name == n })
+					return res.Parties[max(j, 0)].Share, j >= 0
+				}))
+			}
+			for _, c := range cpus {
+				w(" %s |", shareCell(steps, func(res *lab.Resources) (float64, bool) {
+					j := slices.IndexFunc(res.Cores, func(ct lab.CoreTime) bool { return ct.CPU == c })
+					if j < 0 || res.IntervalSeconds <= 0 {
+						return 0, false
+					}
+					ct := res.Cores[j]
+					return (ct.Busy + ct.IRQ + ct.Steal) / res.IntervalSeconds, true
+				}))
+			}
+			w(" %s |\n", shareCell(steps, func(res *lab.Resources) (float64, bool) {
+				if res.Interference == nil {
+					return 0, false
+				}
+				return *res.Interference, true
+			}))
+		}
+	}
+	w("\nEach party's CPU time as a share of its cpuset, each core's busy time (tasks, interrupts, steal) as a share of the step (the kernel's tick samples: at light, periodic loads they read low or high, near a limit they agree with the parties'), and what processes outside the run used of the run's cores, as a share of one core (exact); medians across the runs that count. A party or core near 100%% was the limit; above %.0f%% outside the run, a run is disturbed and counts nowhere.\n\n", 100*lab.DisturbedThreshold)
+}
+
+// shareCell is the median of get over the steps that have it, as a
+// percentage.
+func shareCell(steps []*lab.Step, get func(*lab.Resources) (float64, bool)) string {
+	var v []float64
+	for _, st := range steps {
+		if st.Resources != nil {
+			if x, ok := get(st.Resources); ok {
+				v = append(v, x)
+			}
+		}
+	}
+	if len(v) == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.0f%%", 100*stats.Median(v))
 }
 
 // stepDuration is the planned duration of a step in seconds; 0 when the
@@ -294,11 +418,19 @@ func writeSearches(w writer, f *File) {
 
 // stoppedBy names what ended a search; the direct row has no proxy, so
 // there the limit is the upstream and the host under it.
+// stoppedBy says what ended a search: which side missed the objective,
+// and, when the file attributes it, whose CPU was at its limit. A search
+// limited by anything but the proxy's own CPU found the rig's limit, not
+// the proxy's.
 func stoppedBy(p *lab.ProxyResult, s *lab.SearchResult) string {
+	by := s.StoppedBy
 	if p.Name == lab.Direct.Name && s.StoppedBy == lab.StoppedByProxy {
-		return "upstream (no proxy)"
+		by = "upstream (no proxy)"
 	}
-	return s.StoppedBy
+	if s.LimitedBy != "" && s.StoppedBy != lab.StoppedIncomplete {
+		by += ", limited by " + s.LimitedBy
+	}
+	return by
 }
 
 // KV is one line of the environment table.
@@ -367,8 +499,20 @@ func Environment(r *lab.Results) []KV {
 			probes = "not attached"
 		}
 	}
-	out = append(out, KV{"eBPF probes", probes})
+	out = append(out, KV{"eBPF probes", probes}, KV{"calibration", calibrationText(r.Calibration)})
 	return out
+}
+
+// calibrationText is what the host's calibration measured.
+func calibrationText(c *lab.Calibration) string {
+	switch {
+	case c == nil:
+		return "not recorded in this file"
+	case c.Error != "":
+		return "failed: " + c.Error
+	}
+	return fmt.Sprintf("%.0f requests/s, p99 %s, load generator %.2f CPU s (no proxy, closed loop, %d connections, %.0f s)",
+		c.AchievedRate, lab.FormatValue(float64(c.P99), "us"), c.LoadgenCPUSeconds, c.Connections, c.Duration)
 }
 
 func fmtBytesOrDash(n int64) string {

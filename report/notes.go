@@ -97,10 +97,17 @@ func proxyNotes(f *File, p *lab.ProxyResult) []Note {
 	} else if len(few) > 0 {
 		add("", fmt.Sprintf("fewer than %d runs in step %s, so no interval can be given there", stats.MinN, strings.Join(few, ", ")))
 	}
+	disturbed := 0
 	for _, r := range p.Runs {
 		if r.Status != lab.RunOK {
 			out = append(out, Note{Proxy: p.Name, Where: fmt.Sprintf("repetition %d %s", r.Repetition, r.Status), Text: r.Error, Logs: r.LastLogs})
 		}
+		if r.Disturbed {
+			disturbed++
+		}
+	}
+	if disturbed > 0 {
+		add("", fmt.Sprintf("%d run(s) DISTURBED (something outside the run used its cores; the steps say how much): left out of every figure and verdict", disturbed))
 	}
 	return out
 }

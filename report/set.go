@@ -37,10 +37,12 @@ func roleOf(f *File) role {
 		return roleClosed
 	case l.Search != nil:
 		return roleCapacity
+	case !l.Keepalive:
+		// Churn at shares of capacity is still churn: its headline is
+		// the connections, not latency at the share.
+		return roleChurn
 	case f.Capacity != nil || slices.ContainsFunc(l.Steps, func(s scenarios.Step) bool { return s.OfCapacity > 0 }):
 		return roleFractions
-	case !l.Keepalive:
-		return roleChurn
 	}
 	return roleSteps
 }

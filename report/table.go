@@ -33,7 +33,7 @@ func NewTable(f *File) Reporter {
 		}
 		writeTableInfo(w, f)
 		pl := f.Placement
-		w("\n%s; * = target rate not delivered; latency as the load generator saw it; CPU s = proxy CPU time in the step\nplacement: proxy on CPU %s, upstream on CPU %s, load generator on CPU %s\n",
+		w("\n%s; * = target rate not delivered; latency as the load generator saw it, from the send (service) and, for paced steps, from the intended send time (p99 intended); CPU s = proxy CPU time in the step\nplacement: proxy on CPU %s, upstream on CPU %s, load generator on CPU %s\n",
 			intervalLegend(minRuns(f)), pl.ProxyCPUs, pl.UpstreamCPUs, pl.LoadgenCPUs)
 		return done()
 	}
@@ -50,7 +50,7 @@ func writeRows(out io.Writer, f *File) error {
 		head = "load"
 	}
 	if f.Steps() > 0 {
-		fmt.Fprintf(tw, "proxy\tstep\t%s\tachieved/s\tsuccess\tp50\tp99\tp99.9\tmax\tCPU s\tpeak RSS\tn\t\n", head)
+		fmt.Fprintf(tw, "proxy\tstep\t%s\tachieved/s\tsuccess\tp50\tp99\tp99.9\tmax\tp99 intended\tCPU s\tpeak RSS\tn\t\n", head)
 	}
 	for _, p := range f.Proxies {
 		for _, s := range p.Summary {
@@ -58,9 +58,10 @@ func writeRows(out io.Writer, f *File) error {
 			if s.Saturated > 0 {
 				mark = "*"
 			}
-			fmt.Fprintf(tw, "%s\t%d\t%s\t%s%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t\n",
+			fmt.Fprintf(tw, "%s\t%d\t%s\t%s%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t\n",
 				p.Name, s.Step, target(s), lab.FormatStat(s.AchievedRate, "/s"), mark, lab.FormatValue(s.Success.Median, "ratio"),
 				lab.FormatStat(s.P50, "us"), lab.FormatStat(s.P99, "us"), lab.FormatStat(s.P999, "us"), lab.FormatStat(s.Max, "us"),
+				lab.FormatStat(s.IntendedP99, "us"),
 				lab.FormatStat(s.CPUSeconds, "s"), lab.FormatStat(s.PeakRSSBytes, "bytes"), s.AchievedRate.N)
 		}
 	}

@@ -190,10 +190,15 @@ type procTime struct {
 	// name cannot: kernel workers rename themselves after the queue they
 	// serve.
 	start int64
+	// kernel: a kernel thread, kthreadd (pid 2) or one of its children.
+	kernel bool
 }
 
-// processTimes reads the CPU time of every process that last ran on one of
-// cpus, except those skip names. Per-process times are the scheduler's
+// processTimes reads the CPU time of every user-space process that last
+// ran on one of cpus, except those skip names. Kernel threads (kthreadd and
+// its children) are left out: they do the run's own deferred work too (a
+// churn step's sockets are freed by kvfree_rcu_reclaim workers, a tenth of
+// a core), and what they do for others cannot be told apart from it. Per-process times are the scheduler's
 // exact figures, unlike /proc/stat's per-core tick samples, which alias
 // with a periodic load: a 500/s pacer against the 250 Hz tick put 0.10 s
 // on the proxy's core in one step and 0.50 s in the next while the proxy
@@ -216,7 +221,7 @@ func processTimes(cpus []int, skip func(pid int) bool) map[int]procTime {
 		if err != nil {
 			continue // it exited meanwhile
 		}
-		if t, cpu, ok := parsePidStat(b); ok && slices.Contains(cpus, cpu) {
+		if t, cpu, ok := parsePidStat(b); ok && !t.kernel && slices.Contains(cpus, cpu) {
 			out[pid] = t
 		}
 	}
@@ -244,7 +249,9 @@ func parsePidStat(b []byte) (procTime, int, bool) {
 		return procTime{}, 0, false
 	}
 	start, _ := strconv.ParseInt(f[19], 10, 64)
-	return procTime{name: string(b[open+1 : end]), seconds: float64(ticks) / clockTicks, start: start}, cpu, true
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(b[:open])))
+	kernel := pid == 2 || f[1] == "2"
+	return procTime{name: string(b[open+1 : end]), seconds: float64(ticks) / clockTicks, start: start, kernel: kernel}, cpu, true
 }
 
 // outsideOf is what each process used between two readings, the largest

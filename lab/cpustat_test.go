@@ -191,8 +191,12 @@ func TestParsePidStat(t *testing.T) {
 	line := "4242 (kworker/u8:2-flush 254:0) I 2 0 0 0 -1 69238880 0 0 0 0 7 21 3 4 20 0 1 0 12345 0 0 18446744073709551615 0 0 0 0 0 0 0 2147483647 0 0 0 0 17 1 0 0 0 0 0 0 0 0 0 0 0 0 0\n"
 	got, cpu, ok := parsePidStat([]byte(line))
 	// utime 7 + stime 21 ticks; children's 3 + 4 are left out.
-	if !ok || cpu != 1 || got != (procTime{name: "kworker/u8:2-flush 254:0", seconds: 0.28, start: 12345}) {
+	if !ok || cpu != 1 || got != (procTime{name: "kworker/u8:2-flush 254:0", seconds: 0.28, start: 12345, kernel: true}) {
 		t.Errorf("parsePidStat = %+v, cpu %d, %v", got, cpu, ok)
+	}
+	user := strings.Replace(line, " I 2 0 ", " S 1 0 ", 1)
+	if got, _, _ := parsePidStat([]byte(user)); got.kernel {
+		t.Error("a child of init taken for a kernel thread")
 	}
 	if _, _, ok := parsePidStat([]byte("4242 (short) S 1 2")); ok {
 		t.Error("a truncated line parsed")

@@ -456,11 +456,11 @@ func (w *row) readCPU() cpuReading {
 
 // settle waits, up to settleMax, until processes outside the run use less
 // than settleShare of a core over a settleWindow, so that the first step
-// does not start while the kernel and the engine still finish the previous
-// row's containers (cgroup and overlay teardown in kworker threads took a
-// tenth of a core for a few seconds after a row on this lab's host). A host
-// that does not settle is said so, and the step will show how disturbed
-// it was.
+// does not start while the engine (dockerd, containerd and the shims)
+// still works on this row's and the previous row's containers: it used a
+// few tenths of a core for up to a second around a container's start and
+// removal on this lab's host. A host that does not settle is said so, and
+// the step will show how disturbed it was.
 func (w *row) settle(ctx context.Context) {
 	cpus := w.runCPUs()
 	deadline := time.Now().Add(settleMax)
@@ -495,19 +495,14 @@ const (
 
 // isParty reports whether pid is one of the run's own processes: this
 // one (the load generator and the probe reader), the proxy's and the
-// upstream's, or a ksoftirqd thread of the run's cores, which does the
-// parties' deferred networking.
+// upstream's. (Kernel threads, ksoftirqd among them, processTimes leaves
+// out by itself.)
 func (w *row) isParty(pid int) bool {
 	if pid == os.Getpid() {
 		return true
 	}
 	for _, r := range []Running{w.px, w.up} {
 		if r != nil && slices.Contains(r.Pids(), pid) {
-			return true
-		}
-	}
-	for _, p := range w.softirqd {
-		if p == pid {
 			return true
 		}
 	}

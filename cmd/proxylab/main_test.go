@@ -219,7 +219,7 @@ func TestReportCommand(t *testing.T) {
 		{"broken file", []string{"report", bad}, bad},
 		{"missing file", []string{"report", filepath.Join(dir, "none.json")}, "none.json"},
 		{"diff needs two", []string{"report", "--diff", fixture}, "--diff takes two results files"},
-		{"two without diff", []string{"report", fixture, fixture}, "two files: --diff"},
+		{"one file twice", []string{"report", fixture, fixture}, "is given twice (to compare two files: --diff)"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/spf13/cobra"
 
@@ -82,7 +83,12 @@ step with the ratio B/A and whether the change is significant.`,
 // setDir's) and returns the path of report.md.
 func writeReport(paths []string, claimsFile, dir string) (string, error) {
 	var files []*report.File
-	for _, p := range paths {
+	for i, p := range paths {
+		if slices.Contains(paths[:i], p) {
+			// One run counted twice would look like a run of twice as
+			// many scenarios; two files compared is --diff.
+			return "", exitError{code: 2, err: fmt.Errorf("%s is given twice (to compare two files: --diff)", p)}
+		}
 		f, err := report.Load(p)
 		if err != nil {
 			return "", exitError{code: 2, err: err}

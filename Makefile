@@ -95,8 +95,9 @@ bpf:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
-## bench-loadgen: our load generator vs wrk at maximum rate, same upstream and CPUs, A B A B;
-## prints ours/wrk per pair and the median (PAIRS, DURATION, CONNECTIONS override the defaults)
+## bench-loadgen: our load generator vs wrk at maximum rate, same upstream, A B A B, with the upstream
+## on a CPU of its own and on the load generator's (the lab's 2-core placement); prints ours/wrk per
+## pair and the median of each (PAIRS, DURATION, CONNECTIONS, PLACEMENTS override the defaults)
 bench-loadgen:
 	@scripts/setup.sh --wrk
 	@scripts/bench-loadgen.sh

@@ -1,15 +1,21 @@
 #!/usr/bin/env bash
 # Compares the lab's load generator with wrk at maximum rate against the
-# same upstream: the upstream pinned to one CPU, each load generator in turn
-# pinned to another, same connections and duration, A B A B so that drift of
-# a shared machine hits both alike. Prints ours/wrk per pair and the median.
+# same upstream, same connections and duration, A B A B so that drift of a
+# shared machine hits both alike, in two placements:
+#   separate: the upstream on one CPU, each load generator in turn on
+#     another (both usually reach the upstream's ceiling: parity);
+#   shared: the upstream on the load generator's CPU, the lab's own
+#     placement on a 2-core host, where every cycle a load generator spends
+#     is one the upstream lacks, so the ratio is what a request costs.
+# Prints ours/wrk per pair and the median of each placement.
 #
 # The upstream listens on an ephemeral port, so the bench never collides
 # with the lab's fixed ports. Everything it starts is stopped on exit,
 # Ctrl-C included.
 #
 # Environment: PAIRS (5), DURATION (10s), CONNECTIONS (64),
-# LOADGEN_CPU (0), UPSTREAM_CPU (1), PROXYLAB (a proxylab binary to use
+# LOADGEN_CPU (0), UPSTREAM_CPU (1, the separate placement's),
+# PLACEMENTS ("separate shared"), PROXYLAB (a proxylab binary to use
 # instead of building one from this checkout).
 set -euo pipefail
 
@@ -18,6 +24,7 @@ DURATION=${DURATION:-10s}
 CONNECTIONS=${CONNECTIONS:-64}
 LOADGEN_CPU=${LOADGEN_CPU:-0}
 UPSTREAM_CPU=${UPSTREAM_CPU:-1}
+PLACEMENTS=${PLACEMENTS:-separate shared}
 
 die() { printf 'bench-loadgen: %s\n' "$*" >&2; exit 1; }
 
@@ -93,29 +100,44 @@ wrk_run() {
 }
 seconds=${DURATION%s}
 
-echo "upstream $url on CPU $UPSTREAM_CPU; load generators on CPU $LOADGEN_CPU;" \
-	"$CONNECTIONS connections, $DURATION per run, $PAIRS pairs"
-# A first, unmeasured round grows the upstream's pools and heap, so that the
-# first measured run does not pay for them.
-ours_run 2s
-wrk_run 2s
-printf '%-5s %12s %8s %12s %8s %8s\n' pair ours_req/s up_cpu wrk_req/s up_cpu ratio
-ratios=()
-for i in $(seq "$PAIRS"); do
-	t0=$(upstream_ticks)
-	ours_run "$DURATION"
-	a=$rate
-	t1=$(upstream_ticks)
-	wrk_run "$DURATION"
-	b=$rate
-	t2=$(upstream_ticks)
-	[ -n "$a" ] && [ -n "$b" ] || die "could not read the request rates of pair $i"
-	r=$(awk -v a="$a" -v b="$b" 'BEGIN {printf "%.3f", a / b}')
-	ratios+=("$r")
-	printf '%-5s %12.0f %7.0f%% %12.0f %7.0f%% %8s\n' "$i" "$a" \
-		"$(awk -v t=$((t1 - t0)) -v hz="$hz" -v s="$seconds" 'BEGIN {print 100 * t / hz / s}')" "$b" \
-		"$(awk -v t=$((t2 - t1)) -v hz="$hz" -v s="$seconds" 'BEGIN {print 100 * t / hz / s}')" "$r"
+# pairs LABEL: PAIRS measured pairs in the current placement, then their
+# median.
+pairs() {
+	printf '%-9s %-5s %12s %8s %12s %8s %8s\n' placement pair ours_req/s up_cpu wrk_req/s up_cpu ratio
+	local ratios=() i t0 t1 t2 a b r
+	for i in $(seq "$PAIRS"); do
+		t0=$(upstream_ticks)
+		ours_run "$DURATION"
+		a=$rate
+		t1=$(upstream_ticks)
+		wrk_run "$DURATION"
+		b=$rate
+		t2=$(upstream_ticks)
+		[ -n "$a" ] && [ -n "$b" ] || die "could not read the request rates of pair $i"
+		r=$(awk -v a="$a" -v b="$b" 'BEGIN {printf "%.3f", a / b}')
+		ratios+=("$r")
+		printf '%-9s %-5s %12.0f %7.0f%% %12.0f %7.0f%% %8s\n' "$1" "$i" "$a" \
+			"$(awk -v t=$((t1 - t0)) -v hz="$hz" -v s="$seconds" 'BEGIN {print 100 * t / hz / s}')" "$b" \
+			"$(awk -v t=$((t2 - t1)) -v hz="$hz" -v s="$seconds" 'BEGIN {print 100 * t / hz / s}')" "$r"
+	done
+	printf '%s\n' "${ratios[@]}" | sort -g | awk -v p="$1" '{v[NR] = $1} END {
+		m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+		printf "median ours/wrk, %s: %.3f (range %.3f-%.3f)\n", p, m, v[1], v[NR] }'
+}
+
+echo "upstream $url; load generators on CPU $LOADGEN_CPU; $CONNECTIONS connections, $DURATION per run, $PAIRS pairs"
+for placement in $PLACEMENTS; do
+	case $placement in
+	separate) cpu=$UPSTREAM_CPU ;;
+	shared) cpu=$LOADGEN_CPU ;;
+	*) die "unknown placement $placement (separate or shared)" ;;
+	esac
+	# Every thread of the upstream moves, not only its main one.
+	taskset -a -pc "$cpu" "${pids[0]}" >/dev/null
+	echo "$placement: upstream on CPU $cpu"
+	# A first, unmeasured round grows the upstream's pools and heap, so
+	# that the first measured run does not pay for them.
+	ours_run 2s
+	wrk_run 2s
+	pairs "$placement"
 done
-median=$(printf '%s\n' "${ratios[@]}" | sort -g | awk '{v[NR] = $1} END {
-	if (NR % 2) print v[(NR + 1) / 2]; else printf "%.3f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }')
-echo "median ours/wrk: $median"

@@ -427,7 +427,11 @@ func stoppedBy(p *lab.ProxyResult, s *lab.SearchResult) string {
 	if p.Name == lab.Direct.Name && s.StoppedBy == lab.StoppedByProxy {
 		by = "upstream (no proxy)"
 	}
-	if s.LimitedBy != "" && s.StoppedBy != lab.StoppedIncomplete {
+	switch {
+	case s.LimitedBy == "" || s.StoppedBy == lab.StoppedIncomplete:
+	case s.LimitedBy == lab.NotAttributed:
+		by += ", " + lab.NotAttributed
+	default:
 		by += ", limited by " + s.LimitedBy
 	}
 	return by

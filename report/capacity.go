@@ -103,9 +103,7 @@ func capacityOf(p *lab.ProxyResult) (Capacity, bool) {
 		}
 		c.Rates = append(c.Rates, float64(sr.Rate))
 		c.StoppedBy = append(c.StoppedBy, stoppedBy(p, sr))
-		// The direct row has no proxy: the rig's limit is its capacity.
-		hasProxy := p.Name != lab.Direct.Name
-		c.Bound = c.Bound || sr.StoppedBy == lab.StoppedByLoadgen || sr.StoppedBy == lab.StoppedByMax || hasProxy && !sr.LimitedByProxy()
+		c.Bound = c.Bound || lowerBound(p, sr)
 	}
 	c.Stat = lab.Describe(c.Rates)
 	return c, len(runs) > 0

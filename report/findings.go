@@ -65,12 +65,8 @@ func writeCapacityFindings(w writer, files []*File, plots [][]Plot, all []*File)
 	for i, f := range files {
 		label(w, f, len(files) > 1)
 		cs := Capacities(f)
-		objective := ""
-		if s := f.Scenario.Load.Search; s != nil {
-			objective = fmt.Sprintf(" with p99 <= %s and success >= %s", s.SLOP99, lab.FormatValue(s.MinSuccess, "ratio"))
-		}
-		w("The highest rate each row sustained%s, median across its searches with the %.0f%% bootstrap interval, and its ratio to the baselines with the interval of the ratio.\n\n",
-			objective, 100*stats.Level)
+		w("The highest rate each row sustained%s, median across its searches with the %.0f%% bootstrap interval, and its ratio to the baselines with the interval of the ratio. `>=` marks a lower bound: the load generator, `search.max`, or a CPU other than the row's own (the rig) stopped a search.\n\n",
+			objective(f), 100*stats.Level)
 		w("| row | capacity, median [95%% interval] | per search | to nginx | to direct | searches stopped by |\n|---|--:|---|--:|--:|---|\n")
 		for _, c := range cs {
 			w("| %s | %s | %s | %s | %s | %s |\n", proxyLabel(f.Proxy(c.Proxy)), c.RateText(), c.perRun(), c.ToNginx, c.ToDirect, c.StoppedText())

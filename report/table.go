@@ -8,7 +8,6 @@ import (
 	"text/tabwriter"
 
 	"github.com/proxylab/proxylab/lab"
-	"github.com/proxylab/proxylab/scenarios"
 	"github.com/proxylab/proxylab/stats"
 )
 
@@ -105,7 +104,7 @@ func writeTableInfo(w writer, f *File) {
 			add("%s: passed %d of %d conformance cases", p.Name, v.Cases-len(v.Failed), v.Cases)
 		}
 		for _, r := range searches(p) {
-			add("%s", searchLine(p, r, f.Scenario.Load.Search))
+			add("%s", searchLine(f, p, r))
 		}
 	}
 	if f.Probes != nil && f.Probes.Mode != "" {
@@ -130,20 +129,46 @@ func writeTableInfo(w writer, f *File) {
 }
 
 // searchLine states what a search found; a rate that is only a lower
-// bound (the load generator or search.max stopped the search) says so with
-// ">=", so it is never read as the proxy's capacity.
-func searchLine(p *lab.ProxyResult, r *lab.Run, s *scenarios.Search) string {
+// bound (lowerBound) says so with ">=", so it is never read as the proxy's
+// capacity.
+func searchLine(f *File, p *lab.ProxyResult, r *lab.Run) string {
 	sr := r.Search
 	bound := ""
-	if sr.StoppedBy == lab.StoppedByLoadgen || sr.StoppedBy == lab.StoppedByMax {
+	if lowerBound(p, sr) {
 		bound = ">= "
 	}
-	objective := ""
-	if s != nil {
-		objective = fmt.Sprintf(" with p99 <= %s and success >= %s", s.SLOP99, lab.FormatValue(s.MinSuccess, "ratio"))
-	}
 	return fmt.Sprintf("%s repetition %d: highest rate%s: %s%d/s after %d probes, stopped by %s: %s",
-		p.Name, r.Repetition, objective, bound, sr.Rate, len(sr.Probes), stoppedBy(p, sr), sr.Reason)
+		p.Name, r.Repetition, objective(f), bound, sr.Rate, len(sr.Probes), stoppedBy(p, sr), sr.Reason)
+}
+
+// lowerBound reports whether a search's rate is only a lower bound of the
+// row's capacity: the load generator or search.max stopped it, or a CPU
+// other than the proxy's limited it (the rig's limit; for the direct row,
+// which has no proxy, that limit is its capacity).
+func lowerBound(p *lab.ProxyResult, sr *lab.SearchResult) bool {
+	return sr.StoppedBy == lab.StoppedByLoadgen || sr.StoppedBy == lab.StoppedByMax ||
+		p.Name != lab.Direct.Name && !sr.LimitedByProxy()
+}
+
+// objective is the search's objective as its probes were judged: on the
+// p99 from the intended send time when the file has it, as newer files
+// do, else on the service p99.
+func objective(f *File) string {
+	s := f.Scenario.Load.Search
+	if s == nil {
+		return ""
+	}
+	which := "p99"
+	for _, p := range f.Proxies {
+		for _, r := range p.Runs {
+			for _, st := range r.Steps {
+				if st.IntendedLatency != nil {
+					which = "intended p99"
+				}
+			}
+		}
+	}
+	return fmt.Sprintf(" with %s <= %s and success >= %s", which, s.SLOP99, lab.FormatValue(s.MinSuccess, "ratio"))
 }
 
 // minRuns is the smallest number of repetitions behind any row.

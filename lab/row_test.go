@@ -342,8 +342,13 @@ func TestRepeatRotatesAndWritesAfterEveryRow(t *testing.T) {
 				t.Errorf("%s run %d: %+v, want repetition %d measured", p.Name, i, run, i+1)
 			}
 		}
-		if len(p.Runs) != 3 || len(p.Summary) != 1 {
-			t.Errorf("%s: %d runs, %d summary rows; want 3 and 1", p.Name, len(p.Runs), len(p.Summary))
+		// A run the host disturbed (steal, a neighbour) enters no summary.
+		rows := 0
+		if slices.ContainsFunc(p.Runs, (*Run).Counts) {
+			rows = 1
+		}
+		if len(p.Runs) != 3 || len(p.Summary) != rows {
+			t.Errorf("%s: %d runs, %d summary rows; want 3 and %d", p.Name, len(p.Runs), len(p.Summary), rows)
 		}
 	}
 }

@@ -28,22 +28,21 @@ const LimitShare = 0.90
 // was at its limit.
 const NotAttributed = "not attributed"
 
-// Interference is what InterferenceOf found outside the run in one step.
+// Interference is what was found outside the run in one step.
 type Interference struct {
-	Share  float64             // of one core, over every group
-	Groups []InterferenceGroup // the run's cores, grouped by the parties sharing them
+	Share float64 // of one core
 	// Processes are the outside processes that used the cores, largest
-	// first, when the step read them (OutsideInterference).
+	// first.
 	Processes []OutsideProcess
-	Steal     float64 // seconds, with Processes
+	Steal     float64 // seconds the hypervisor took from the cores
 }
 
 // OutsideInterference is the interference of a step from the processes
 // outside the run that ran on its cores (their exact CPU seconds, see
 // processTimes) plus the time the hypervisor stole from the cores, as a
-// share of one core. It replaces the per-core difference of
-// InterferenceOf, which compares tick samples with exact times and so
-// misreads light periodic loads by tens of percent of a core either way.
+// share of one core. Not the cores' busy time less the parties': that
+// compares tick samples with exact times, and misread light periodic
+// loads by tens of percent of a core either way.
 func OutsideInterference(outside []OutsideProcess, cores []CoreTime, interval float64) Interference {
 	in := Interference{Processes: outside}
 	used := 0.0
@@ -58,118 +57,6 @@ func OutsideInterference(outside []OutsideProcess, cores []CoreTime, interval fl
 		in.Share = roundShare((used + in.Steal) / interval)
 	}
 	return in
-}
-
-// InterferenceGroup is a set of the run's cores that parties share (the
-// connected parts of the parties' cpusets: with the two-core placement,
-// core 0 with the upstream and the load generator, core 1 with the proxy).
-// A party's time cannot be split between the cores of its cpuset, so
-// outside time is only known per group.
-type InterferenceGroup struct {
-	CPUs    []int
-	Parties []string
-	Outside float64 // seconds of CPU used by others than the parties, at least 0
-	Steal   float64 // seconds the hypervisor took from these cores
-}
-
-// InterferenceOf computes the interference of a step from its readings:
-// per group of cores, the time the cores spent running tasks less the
-// parties' CPU seconds (floored at 0: the tick sampling of the two differs
-// by a few ticks), plus the time stolen from the cores, summed over the
-// groups and divided by the interval.
-//
-// Interrupts and softirqs count as the run's own. All its traffic is on
-// loopback, so nearly all of that time is the parties' networking: sending
-// on loopback runs the receiving side's softirq on the sender's CPU, and
-// what the kernel defers goes to the CPU's ksoftirqd. How they enter the
-// sum depends on the kernel's accounting (irqInTasks, see Resources):
-//   - when the kernel charges irq time to the interrupted task as well
-//     (tick accounting, this lab's default host), the parties' seconds
-//     already hold their softirq work, so the cores' side is busy + irq,
-//     less the ksoftirqd threads' time, which is the deferred rest of it;
-//   - otherwise irq time is in no task's seconds and the cores' side is
-//     busy alone; ksoftirqd's softirq time is then in the irq columns too.
-//
-// Either way an irq column is never interference by itself. Measured on
-// this lab's two-core host (tick accounting) with real loopback HTTP at
-// 1000-12000/s in 2 s steps, the irq columns held 0.1-0.4 s per step,
-// ksoftirqd at most 0.01 s, and quiet steps came out at 0-2.5% of a core;
-// counting the irq columns as an outsider's would have put nearly every
-// step over DisturbedThreshold.
-func InterferenceOf(parties []Party, cores []CoreTime, interval float64, irqInTasks bool) Interference {
-	var in Interference
-	for _, g := range coreGroups(parties, cores) {
-		var onCores, used, steal float64
-		for _, c := range cores {
-			if !slices.Contains(g.CPUs, c.CPU) {
-				continue
-			}
-			onCores += c.Busy
-			if irqInTasks {
-				onCores += c.IRQ - c.Softirqd
-			}
-			steal += c.Steal
-		}
-		for _, p := range parties {
-			if slices.Contains(g.Parties, p.Name) {
-				used += p.CPUSeconds
-			}
-		}
-		g.Outside, g.Steal = roundTick(max(0, onCores-used)), roundTick(steal)
-		in.Groups = append(in.Groups, g)
-		if interval > 0 {
-			in.Share += (g.Outside + g.Steal) / interval
-		}
-	}
-	in.Share = roundShare(in.Share)
-	return in
-}
-
-// coreGroups joins the cores that a party's cpuset spans into one group,
-// and gives each group the parties on it. A party whose cpuset holds none
-// of the cores is in no group; a core no party uses is a group of its own.
-func coreGroups(parties []Party, cores []CoreTime) []InterferenceGroup {
-	group := map[int]int{} // CPU -> group number
-	for i, c := range cores {
-		group[c.CPU] = i
-	}
-	join := func(a, b int) {
-		for c, g := range group {
-			if g == b {
-				group[c] = a
-			}
-		}
-	}
-	for _, p := range parties {
-		first := -1
-		for _, c := range partyCPUs(p) {
-			g, ok := group[c]
-			switch {
-			case !ok:
-			case first < 0:
-				first = g
-			case g != first:
-				join(first, g)
-			}
-		}
-	}
-	var out []InterferenceGroup
-	for _, c := range cores {
-		i := slices.IndexFunc(out, func(g InterferenceGroup) bool { return group[g.CPUs[0]] == group[c.CPU] })
-		if i < 0 {
-			out = append(out, InterferenceGroup{})
-			i = len(out) - 1
-		}
-		out[i].CPUs = append(out[i].CPUs, c.CPU)
-	}
-	for i := range out {
-		for _, p := range parties {
-			if slices.ContainsFunc(partyCPUs(p), func(c int) bool { return slices.Contains(out[i].CPUs, c) }) {
-				out[i].Parties = append(out[i].Parties, p.Name)
-			}
-		}
-	}
-	return out
 }
 
 // processesText names the largest outside users of the run's cores and
@@ -204,22 +91,7 @@ func Disturbance(in Interference, interval float64) (bool, string) {
 	if in.Share <= DisturbedThreshold || interval <= 0 {
 		return false, ""
 	}
-	if in.Processes != nil {
-		return true, processesText(in, interval)
-	}
-	var where []string
-	for _, g := range in.Groups {
-		if g.Outside+g.Steal <= 0 {
-			continue
-		}
-		s := fmt.Sprintf("%s on %s", pct((g.Outside+g.Steal)/interval), coresName(g.CPUs, g.Parties))
-		if g.Steal > 0 {
-			s += fmt.Sprintf(", %s of it stolen by the hypervisor", pct(g.Steal/interval))
-		}
-		where = append(where, s)
-	}
-	return true, fmt.Sprintf("something outside the run used %s of a core (%s): above the %s allowed",
-		pct(in.Share), strings.Join(where, "; "), pct(DisturbedThreshold))
+	return true, processesText(in, interval)
 }
 
 // Attribution names what limited a saturated or failing step.

@@ -93,46 +93,27 @@ func TestAttributeWithoutFigures(t *testing.T) {
 func TestDisturbedThreshold(t *testing.T) {
 	cases := []struct {
 		name      string
-		parties   []Party
+		outside   []OutsideProcess
 		cores     []CoreTime
-		irq       bool // irqInTasks
 		share     float64
 		disturbed bool
 		text      string
 	}{
-		// 2 s on two cores: 0.1 s outside is 5% of a core.
-		{"quiet", []Party{{Name: PartyLoadgen, CPUs: "0", CPUSeconds: 1.0}, {Name: PartyProxy, CPUs: "1", CPUSeconds: 1.2}},
-			[]CoreTime{{CPU: 0, Busy: 1.01}, {CPU: 1, Busy: 1.19}}, false, 0.005, false, ""},
-		{"just under", []Party{{Name: PartyLoadgen, CPUs: "0", CPUSeconds: 1.0}},
-			[]CoreTime{{CPU: 0, Busy: 1.09}}, false, 0.045, false, ""},
-		{"at the threshold", []Party{{Name: PartyLoadgen, CPUs: "0", CPUSeconds: 1.0}},
-			[]CoreTime{{CPU: 0, Busy: 1.1}}, false, 0.05, false, ""},
-		{"just over", []Party{{Name: PartyLoadgen, CPUs: "0", CPUSeconds: 1.0}, {Name: PartyProxy, CPUs: "1", CPUSeconds: 1.2}},
-			[]CoreTime{{CPU: 0, Busy: 1.02}, {CPU: 1, Busy: 1.3}}, false, 0.06, true,
-			"used 6% of a core (1% on core 0 (load generator); 5% on core 1 (proxy)): above the 5% allowed"},
-		{"steal only", []Party{{Name: PartyLoadgen, CPUs: "0", CPUSeconds: 1.0}},
-			[]CoreTime{{CPU: 0, Busy: 1.0, Steal: 0.12}}, false, 0.06, true, "6% on core 0 (load generator), 6% of it stolen by the hypervisor"},
-		// Parties above the cores' busy time (tick sampling) count no
-		// outside time, and do not hide steal.
-		{"floored", []Party{{Name: PartyLoadgen, CPUs: "0", CPUSeconds: 1.3}},
-			[]CoreTime{{CPU: 0, Busy: 1.0, Steal: 0.02}}, false, 0.01, false, ""},
-		// Softirq in the parties' seconds: counted on the cores' side only
-		// when the kernel charges it to tasks, less ksoftirqd's share.
-		{"irq in tasks", []Party{{Name: PartyLoadgen, CPUs: "0", CPUSeconds: 1.3}},
-			[]CoreTime{{CPU: 0, Busy: 1.0, IRQ: 0.35, Softirqd: 0.04}}, true, 0.005, false, ""},
-		{"irq in tasks, outsider", []Party{{Name: PartyLoadgen, CPUs: "0", CPUSeconds: 1.3}},
-			[]CoreTime{{CPU: 0, Busy: 1.23, IRQ: 0.35, Softirqd: 0.04}}, true, 0.12, true, "12% of a core"},
-		{"irq accounted apart", []Party{{Name: PartyLoadgen, CPUs: "0", CPUSeconds: 1.0}},
-			[]CoreTime{{CPU: 0, Busy: 1.0, IRQ: 0.35}}, false, 0, false, ""},
-		// A party spanning two cores joins them: its time cannot be split.
-		{"spanning party", []Party{{Name: PartyLoadgen, CPUs: "0-1", CPUSeconds: 1.5}, {Name: PartyProxy, CPUs: "2", CPUSeconds: 0.5}},
-			[]CoreTime{{CPU: 0, Busy: 1.2}, {CPU: 1, Busy: 0.5}, {CPU: 2, Busy: 0.5}}, false, 0.1, true, "10% on cores 0,1 (load generator)"},
+		// 2 s: 0.1 s outside is 5% of a core.
+		{"quiet", []OutsideProcess{{73, "kdamond.0", 0.01}}, []CoreTime{{CPU: 0}, {CPU: 1}}, 0.005, false, ""},
+		{"just under", []OutsideProcess{{9, "dockerd", 0.09}}, nil, 0.045, false, ""},
+		{"at the threshold", []OutsideProcess{{9, "dockerd", 0.1}}, nil, 0.05, false, ""},
+		{"just over", []OutsideProcess{{7, "sh", 0.1}, {9, "dockerd", 0.02}}, nil, 0.06, true,
+			"used 6% of a core (sh (pid 7) 0.10 s; dockerd (pid 9) 0.02 s): above the 5% allowed"},
+		{"steal only", []OutsideProcess{}, []CoreTime{{CPU: 0, Steal: 0.08}, {CPU: 1, Steal: 0.04}}, 0.06, true,
+			"used 6% of a core (6% stolen by the hypervisor)"},
+		{"many", []OutsideProcess{{1, "a", 0.2}, {2, "b", 0.1}, {3, "c", 0.1}, {4, "d", 0.1}, {5, "e", 0.1}}, nil, 0.3, true, "c (pid 3) 0.10 s; 2 more"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			in := InterferenceOf(c.parties, c.cores, 2, c.irq)
+			in := OutsideInterference(c.outside, c.cores, 2)
 			if in.Share != c.share {
-				t.Errorf("share %v (%+v), want %v", in.Share, in.Groups, c.share)
+				t.Errorf("share %v (%+v), want %v", in.Share, in, c.share)
 			}
 			d, text := Disturbance(in, 2)
 			if d != c.disturbed || !strings.Contains(text, c.text) || d && !strings.HasPrefix(text, "something outside the run") {
@@ -188,14 +169,15 @@ func TestResourcesJSON(t *testing.T) {
 	in := 0.012
 	up := 0.61
 	r := Resources{ProxyCPUSeconds: 1.2, ProxyPeakRSSBytes: 9, LoadgenCPUSeconds: 1.5, UpstreamCPUSeconds: &up,
-		Parties: []Party{{Name: PartyProxy, CPUs: "1", CPUSeconds: 1.2, Share: 0.6}}, Cores: []CoreTime{{CPU: 1, Busy: 1.2, IRQ: 0.1, Idle: 0.7, Softirqd: 0.01}},
-		IntervalSeconds: 2.001, IRQInTasks: true, Interference: &in}
+		Parties: []Party{{Name: PartyProxy, CPUs: "1", CPUSeconds: 1.2, Share: 0.6}}, Cores: []CoreTime{{CPU: 1, Busy: 1.2, IRQ: 0.1, Idle: 0.7}},
+		IntervalSeconds: 2.001, Interference: &in, Outside: []OutsideProcess{{7, "sh", 0.02}}}
 	b, err := json.Marshal(r)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, k := range []string{`"upstream_cpu_seconds":0.61`, `"parties":[{"name":"proxy","cpus":"1","cpu_seconds":1.2,"share":0.6}]`,
-		`"cores":[{"cpu":1,"busy":1.2,"irq":0.1,"steal":0,"idle":0.7,"ksoftirqd":0.01}]`, `"interval_seconds":2.001`, `"irq_in_tasks":true`, `"interference":0.012`} {
+		`"cores":[{"cpu":1,"busy":1.2,"irq":0.1,"steal":0,"idle":0.7}]`, `"interval_seconds":2.001`, `"interference":0.012`,
+		`"outside":[{"pid":7,"name":"sh","cpu_seconds":0.02}]`} {
 		if !strings.Contains(string(b), k) {
 			t.Errorf("%s: want %s", b, k)
 		}
@@ -204,7 +186,7 @@ func TestResourcesJSON(t *testing.T) {
 	if err := json.Unmarshal(b, &back); err != nil {
 		t.Fatal(err)
 	}
-	if *back.UpstreamCPUSeconds != up || len(back.Parties) != 1 || len(back.Cores) != 1 || *back.Interference != in || !back.IRQInTasks || back.IntervalSeconds != 2.001 {
+	if *back.UpstreamCPUSeconds != up || len(back.Parties) != 1 || len(back.Cores) != 1 || *back.Interference != in || len(back.Outside) != 1 || back.IntervalSeconds != 2.001 {
 		t.Errorf("read back %+v", back)
 	}
 	var old Resources
@@ -231,7 +213,7 @@ func TestSchemaHoldsAttribution(t *testing.T) {
 	parties, cores := twoCore(1.3, 0.6, 1.2, [2]float64{1.76, 0.2}, [2]float64{1.3, 0.1})
 	in, up := 0.06, 0.6
 	res, err := json.Marshal(Resources{ProxyCPUSeconds: 1.3, ProxyPeakRSSBytes: 1 << 20, LoadgenCPUSeconds: 1.2, UpstreamCPUSeconds: &up,
-		Parties: parties, Cores: cores, IntervalSeconds: 2.003, IRQInTasks: true, Interference: &in})
+		Parties: parties, Cores: cores, IntervalSeconds: 2.003, Interference: &in, Outside: []OutsideProcess{{7, "sh", 0.12}}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,17 +4,12 @@ import (
 	"bufio"
 	"bytes"
 	"cmp"
-	"compress/gzip"
 	"fmt"
-	"io"
 	"math"
 	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
-
-	"golang.org/x/sys/unix"
 )
 
 // cpuTimes is one CPU's line of /proc/stat, in seconds since boot.
@@ -67,10 +62,9 @@ func readProcStat() (map[int]cpuTimes, error) {
 	return parseProcStat(b)
 }
 
-// coreTimes is what each of cpus did between two readings, with each
-// CPU's ksoftirqd time from the two readings of softirqd (absent CPUs
-// count 0). A CPU missing from either reading is left out.
-func coreTimes(before, after map[int]cpuTimes, softBefore, softAfter map[int]float64, cpus []int) []CoreTime {
+// coreTimes is what each of cpus did between two readings. A CPU missing
+// from either reading is left out.
+func coreTimes(before, after map[int]cpuTimes, cpus []int) []CoreTime {
 	var out []CoreTime
 	for _, c := range cpus {
 		a, okA := before[c]
@@ -79,12 +73,11 @@ func coreTimes(before, after map[int]cpuTimes, softBefore, softAfter map[int]flo
 			continue
 		}
 		out = append(out, CoreTime{
-			CPU:      c,
-			Busy:     roundTick(b.user + b.nice + b.system - a.user - a.nice - a.system),
-			IRQ:      roundTick(b.irq + b.softirq - a.irq - a.softirq),
-			Steal:    roundTick(b.steal - a.steal),
-			Idle:     roundTick(b.idle + b.iowait - a.idle - a.iowait),
-			Softirqd: roundTick(softAfter[c] - softBefore[c]),
+			CPU:   c,
+			Busy:  roundTick(b.user + b.nice + b.system - a.user - a.nice - a.system),
+			IRQ:   roundTick(b.irq + b.softirq - a.irq - a.softirq),
+			Steal: roundTick(b.steal - a.steal),
+			Idle:  roundTick(b.idle + b.iowait - a.idle - a.iowait),
 		})
 	}
 	return out
@@ -93,85 +86,6 @@ func coreTimes(before, after map[int]cpuTimes, softBefore, softAfter map[int]flo
 // roundTick rounds seconds to the 10 ms tick /proc counts in, so that a
 // difference of two readings carries no false digits.
 func roundTick(s float64) float64 { return math.Round(s*clockTicks) / clockTicks }
-
-// softirqThreads finds the ksoftirqd thread of each of cpus (the kernel
-// names them ksoftirqd/N), by PID.
-func softirqThreads(cpus []int) map[int]int {
-	want := map[string]int{}
-	for _, c := range cpus {
-		want["ksoftirqd/"+strconv.Itoa(c)] = c
-	}
-	out := map[int]int{}
-	comms, _ := filepath.Glob("/proc/[0-9]*/comm")
-	for _, p := range comms {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			continue
-		}
-		if c, ok := want[strings.TrimSpace(string(b))]; ok {
-			pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(p)))
-			out[c] = pid
-		}
-		if len(out) == len(want) {
-			break
-		}
-	}
-	return out
-}
-
-// softirqSeconds reads the CPU time of each CPU's ksoftirqd thread; one
-// that cannot be read counts 0 in both readings of a step alike.
-func softirqSeconds(pids map[int]int) map[int]float64 {
-	out := map[int]float64{}
-	for c, pid := range pids {
-		if u, err := processUsage(pid); err == nil {
-			out[c] = u.CPUSeconds
-		}
-	}
-	return out
-}
-
-// irqInTasks reports whether this kernel charges interrupt and softirq
-// time to the task they interrupted as well as to /proc/stat's irq and
-// softirq columns. That is tick-based accounting without
-// CONFIG_IRQ_TIME_ACCOUNTING, or with it turned off by the noirqtime boot
-// option. With IRQ time accounting the time is taken out of the task's and
-// counted in the irq columns only. The kernel's configuration is read from
-// /proc/config.gz or /boot/config-<release>; when neither is readable the
-// answer is false, for which InterferenceOf leaves the irq columns out and
-// so can only under-count a disturbance, never invent one.
-func irqInTasks() bool {
-	if cmd, err := os.ReadFile("/proc/cmdline"); err == nil && bytes.Contains(cmd, []byte("noirqtime")) {
-		return true
-	}
-	cfg, ok := kernelConfig()
-	if !ok {
-		return false
-	}
-	return bytes.Contains(cfg, []byte("\nCONFIG_TICK_CPU_ACCOUNTING=y")) &&
-		!bytes.Contains(cfg, []byte("\nCONFIG_IRQ_TIME_ACCOUNTING=y"))
-}
-
-// kernelConfig is the running kernel's build configuration, if exposed.
-func kernelConfig() ([]byte, bool) {
-	if f, err := os.Open("/proc/config.gz"); err == nil {
-		defer f.Close()
-		if z, err := gzip.NewReader(f); err == nil {
-			if b, err := io.ReadAll(z); err == nil {
-				return append([]byte("\n"), b...), true
-			}
-		}
-	}
-	var u unix.Utsname
-	if unix.Uname(&u) != nil {
-		return nil, false
-	}
-	b, err := os.ReadFile("/boot/config-" + unix.ByteSliceToString(u.Release[:]))
-	if err != nil {
-		return nil, false
-	}
-	return append([]byte("\n"), b...), true
-}
 
 // OutsideProcess is a process outside the run that ran on the run's cores
 // during a step, with the CPU time it used there.

@@ -176,16 +176,9 @@ type Resources struct {
 	// IntervalSeconds is the wall time between the step's two readings,
 	// which bracket the load generator's step; shares are of it.
 	IntervalSeconds float64
-	// IRQInTasks: the kernel charges the time an interrupt or softirq takes
-	// to the task it interrupted as well as to the irq columns of
-	// /proc/stat (tick-based accounting without IRQ time accounting), so
-	// the parties' CPU seconds already hold their networking. It decides
-	// how Interference is computed (InterferenceOf).
-	IRQInTasks bool
 	// Interference is CPU time spent on the run's cores by anything outside
-	// the run, as a share of one core (OutsideInterference, or
-	// InterferenceOf without Outside); nil when the cores could not be
-	// read.
+	// the run, as a share of one core (OutsideInterference); nil when /proc
+	// could not be read.
 	Interference *float64
 	// Outside are the processes outside the run that ran on its cores
 	// during the step, largest first; nil when /proc could not be read.
@@ -218,10 +211,6 @@ type CoreTime struct {
 	IRQ   float64 `json:"irq"`   // irq + softirq
 	Steal float64 `json:"steal"` // taken by the hypervisor for other guests
 	Idle  float64 `json:"idle"`  // idle + iowait
-	// Softirqd is the CPU time of the CPU's ksoftirqd thread, which runs
-	// softirqs the kernel deferred (loopback packets among them) on the
-	// parties' behalf.
-	Softirqd float64 `json:"ksoftirqd"`
 }
 
 type resourcesJSON struct {
@@ -232,7 +221,6 @@ type resourcesJSON struct {
 	Parties            []Party          `json:"parties,omitempty"`
 	Cores              []CoreTime       `json:"cores,omitempty"`
 	IntervalSeconds    float64          `json:"interval_seconds,omitempty"`
-	IRQInTasks         bool             `json:"irq_in_tasks,omitempty"`
 	Interference       *float64         `json:"interference,omitempty"`
 	Outside            []OutsideProcess `json:"outside,omitempty"`
 }
@@ -241,7 +229,7 @@ type resourcesJSON struct {
 // reader cannot take the direct baseline's absent proxy for one using no CPU.
 func (r Resources) MarshalJSON() ([]byte, error) {
 	j := resourcesJSON{LoadgenCPUSeconds: r.LoadgenCPUSeconds, UpstreamCPUSeconds: r.UpstreamCPUSeconds,
-		Parties: r.Parties, Cores: r.Cores, IntervalSeconds: r.IntervalSeconds, IRQInTasks: r.IRQInTasks, Interference: r.Interference,
+		Parties: r.Parties, Cores: r.Cores, IntervalSeconds: r.IntervalSeconds, Interference: r.Interference,
 		Outside: r.Outside}
 	if !r.NoProxy {
 		j.ProxyCPUSeconds, j.ProxyPeakRSSBytes = &r.ProxyCPUSeconds, &r.ProxyPeakRSSBytes
@@ -255,7 +243,7 @@ func (r *Resources) UnmarshalJSON(b []byte) error {
 		return err
 	}
 	*r = Resources{LoadgenCPUSeconds: j.LoadgenCPUSeconds, NoProxy: j.ProxyCPUSeconds == nil, UpstreamCPUSeconds: j.UpstreamCPUSeconds,
-		Parties: j.Parties, Cores: j.Cores, IntervalSeconds: j.IntervalSeconds, IRQInTasks: j.IRQInTasks, Interference: j.Interference,
+		Parties: j.Parties, Cores: j.Cores, IntervalSeconds: j.IntervalSeconds, Interference: j.Interference,
 		Outside: j.Outside}
 	if j.ProxyCPUSeconds != nil {
 		r.ProxyCPUSeconds = *j.ProxyCPUSeconds

@@ -8,7 +8,6 @@ import (
 	"os"
 	"slices"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/proxylab/proxylab/bpf"
@@ -33,9 +32,6 @@ type row struct {
 	sctx context.Context
 	gen  *loadgen.Generator
 	undo []func() // what stop undoes, last first
-	// softirqd are the ksoftirqd threads of the row's CPUs by CPU, found
-	// at the first reading.
-	softirqd map[int]int
 }
 
 // runOne measures one row once. It never returns an error: what went wrong
@@ -413,7 +409,6 @@ type cpuReading struct {
 	upstream   Usage
 	upstreamOK bool
 	cores      map[int]cpuTimes // nil when /proc/stat could not be read
-	softirqd   map[int]float64  // each CPU's ksoftirqd seconds
 	others     map[int]procTime // every other process on the run's cores; nil when /proc could not be read
 }
 
@@ -436,18 +431,14 @@ func (w *row) read(ctx context.Context) reading {
 	return b
 }
 
-// readCPU reads this process's CPU time, the upstream's, the ksoftirqd
-// threads' and /proc/stat, in that order and at once.
+// readCPU reads this process's CPU time, the upstream's, every other
+// process's on the run's cores and /proc/stat, in that order and at once.
 func (w *row) readCPU() cpuReading {
-	if w.softirqd == nil {
-		w.softirqd = softirqThreads(w.runCPUs())
-	}
 	c := cpuReading{self: selfCPUSeconds()}
 	if w.up != nil {
 		u, err := w.up.Usage()
 		c.upstream, c.upstreamOK = u, err == nil
 	}
-	c.softirqd = softirqSeconds(w.softirqd)
 	c.others = processTimes(w.runCPUs(), w.isParty)
 	c.cores, _ = readProcStat() // without it the step has no cores, and no interference
 	c.at = time.Now()
@@ -495,8 +486,7 @@ const (
 
 // isParty reports whether pid is one of the run's own processes: this
 // one (the load generator and the probe reader), the proxy's and the
-// upstream's. (Kernel threads, ksoftirqd among them, processTimes leaves
-// out by itself.)
+// upstream's. (Kernel threads processTimes leaves out by itself.)
 func (w *row) isParty(pid int) bool {
 	if pid == os.Getpid() {
 		return true
@@ -598,37 +588,23 @@ func (w *row) cores(res *Resources, b, a cpuReading) {
 	if b.cores == nil || a.cores == nil {
 		return
 	}
-	res.Cores = coreTimes(b.cores, a.cores, b.softirqd, a.softirqd, w.runCPUs())
-	res.IRQInTasks = kernelIRQInTasks()
-	if b.others != nil && a.others != nil {
-		res.Outside = outsideOf(b.others, a.others)
+	res.Cores = coreTimes(b.cores, a.cores, w.runCPUs())
+	if b.others == nil || a.others == nil {
+		return
 	}
-	in := interferenceOf(res).Share
+	res.Outside = outsideOf(b.others, a.others)
+	in := OutsideInterference(res.Outside, res.Cores, res.IntervalSeconds).Share
 	res.Interference = &in
 }
-
-// interferenceOf is a step's interference: from the processes outside the
-// run when the step has them (exact), else from the cores' tick samples
-// less the parties' time.
-func interferenceOf(res *Resources) Interference {
-	if res.Outside != nil {
-		return OutsideInterference(res.Outside, res.Cores, res.IntervalSeconds)
-	}
-	return InterferenceOf(res.Parties, res.Cores, res.IntervalSeconds, res.IRQInTasks)
-}
-
-// kernelIRQInTasks is irqInTasks, read once: the kernel does not change
-// under a run.
-var kernelIRQInTasks = sync.OnceValue(irqInTasks)
 
 // disturbance marks st, and the row's run, disturbed when something
 // outside the run used the run's cores during it.
 func (w *row) disturbance(st *Step) {
 	res := st.Resources
-	if res == nil || res.Cores == nil {
+	if res == nil || res.Outside == nil {
 		return
 	}
-	st.Disturbed, st.Disturbance = Disturbance(interferenceOf(res), res.IntervalSeconds)
+	st.Disturbed, st.Disturbance = Disturbance(OutsideInterference(res.Outside, res.Cores, res.IntervalSeconds), res.IntervalSeconds)
 	if st.Disturbed {
 		w.run.Disturbed = true
 	}

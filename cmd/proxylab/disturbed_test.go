@@ -57,27 +57,41 @@ func TestCompareMarksDisturbedRepetition(t *testing.T) {
 	}
 	assertNoContainers(t, e, res.RunID)
 
-	// Every attempt is kept in order; the first of repetition 2 ran with
-	// the burner and names it; each repetition ends with one that counts.
+	// Every attempt is kept in order, numbered from 2 after the first;
+	// the first of repetition 2 ran with the burner and names it, and was
+	// run again; a disturbed attempt is re-run until one counts or the
+	// retries are spent. (The host's own steal may disturb other attempts
+	// too: a shared hypervisor took 8-18% of a core under load here.)
 	last := map[int]*lab.Run{}
+	attempts := map[int]int{}
 	var burned *lab.Run
+	counting := 0
 	for i, r := range res.Proxies[0].Runs {
 		if r.Status != lab.RunOK || (last[r.Repetition] != nil) != (r.Attempt > 1) {
 			t.Errorf("run %d: repetition %d attempt %d status %s: want attempts numbered from 2 after the first", i, r.Repetition, r.Attempt, r.Status)
 		}
+		if p := last[r.Repetition]; p != nil && p.Counts() {
+			t.Errorf("run %d: repetition %d run again after an attempt that counted", i, r.Repetition)
+		}
 		if r.Repetition == 2 && last[2] == nil {
 			burned = r
 		}
+		if r.Counts() {
+			counting++
+		}
 		last[r.Repetition] = r
+		attempts[r.Repetition]++
 	}
-	switch {
-	case burned == nil || !burned.Disturbed || !strings.Contains(burned.Steps[0].Disturbance, "sh (pid "):
-		t.Errorf("repetition 2's first attempt %+v: want it disturbed by the burner (sh)\n%s", burned, out.String())
-	case last[1] == nil || last[2] == nil || !last[1].Counts() || !last[2].Counts():
-		t.Errorf("last attempts %+v, %+v: want both repetitions to end with a run that counts\n%s", last[1], last[2], out.String())
+	if burned == nil || !burned.Disturbed || !strings.Contains(burned.Steps[0].Disturbance, "sh (pid ") || attempts[2] < 2 {
+		t.Errorf("repetition 2's first attempt %+v, %d attempts: want it disturbed by the burner (sh) and run again\n%s", burned, attempts[2], out.String())
 	}
-	if s := res.Proxies[0].Summary; len(s) != 1 || s[0].AchievedRate.N != 2 {
-		t.Errorf("summary %+v, want one step over the 2 undisturbed runs", s)
+	for rep, r := range last {
+		if !r.Counts() && attempts[rep] != 4 {
+			t.Errorf("repetition %d ends disturbed after %d attempts: want a re-run up to 3 times", rep, attempts[rep])
+		}
+	}
+	if s := res.Proxies[0].Summary; counting > 0 && (len(s) != 1 || s[0].AchievedRate.N != counting) || counting == 0 && len(s) != 0 {
+		t.Errorf("summary %+v, want one step over the %d runs that count", s, counting)
 	}
 	if !strings.Contains(out.String(), "DISTURBED") {
 		t.Errorf("output does not say a run was disturbed:\n%s", out.String())

@@ -25,18 +25,20 @@ func CapacityOf(res *Results, file string) (*CapacityRef, error) {
 		if p.Baseline {
 			continue
 		}
-		var rates []float64
-		for _, r := range p.Runs {
-			if r.Counts() && r.Search != nil && r.Search.Rate > 0 {
-				rates = append(rates, float64(r.Search.Rate))
-			}
+		rates, disturbed := searchRates(p, (*Run).Counts), false
+		if len(rates) == 0 {
+			// Only the rates of later steps rest on it, not a figure: a
+			// host whose hypervisor disturbed every search still gets
+			// its steps, and the results say on what.
+			rates = searchRates(p, func(r *Run) bool { return r.Status == RunOK })
+			disturbed = len(rates) > 0
 		}
 		if len(rates) == 0 {
 			none = append(none, p.Name)
 			continue
 		}
 		c := &CapacityRef{Rate: int(math.Round(stats.Median(rates))), Proxy: p.Name, Scenario: res.Scenario.Name,
-			RunID: res.RunID, File: file, Runs: len(rates)}
+			RunID: res.RunID, File: file, Runs: len(rates), Disturbed: disturbed}
 		if best == nil || c.Rate < best.Rate {
 			best = c
 		}
@@ -46,6 +48,17 @@ func CapacityOf(res *Results, file string) (*CapacityRef, error) {
 			file, strings.Join(none, ", "))
 	}
 	return best, nil
+}
+
+// searchRates are the passing rates of p's searched runs that keep holds.
+func searchRates(p *ProxyResult, keep func(*Run) bool) []float64 {
+	var rates []float64
+	for _, r := range p.Runs {
+		if keep(r) && r.Search != nil && r.Search.Rate > 0 {
+			rates = append(rates, float64(r.Search.Rate))
+		}
+	}
+	return rates
 }
 
 func scenarioName(res *Results) string {

@@ -35,6 +35,15 @@ func TestCapacityOf(t *testing.T) {
 		t.Errorf("with rust at 40000, 52000, 30000: %+v, want the median 40000 of 3 runs", *c)
 	}
 
+	// A proxy whose every run was disturbed still gives the rates of later
+	// steps, and says so.
+	for _, r := range rust.Runs {
+		r.Disturbed = true
+	}
+	if c, _ := CapacityOf(res, ""); c.Proxy != "rust" || c.Rate != 40000 || !c.Disturbed {
+		t.Errorf("rust disturbed in every run: %+v, want its median marked disturbed", *c)
+	}
+
 	// Failed runs do not count; a proxy with none left is skipped.
 	for _, p := range res.Proxies {
 		for _, r := range p.Runs {

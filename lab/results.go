@@ -55,6 +55,9 @@ type CapacityRef struct {
 	File     string `json:"file"`     // its results file, as given
 	// Runs is how many of that proxy's searched runs the median is of.
 	Runs int `json:"runs"`
+	// Disturbed: no run of that proxy counted, so the median is of its
+	// disturbed runs.
+	Disturbed bool `json:"disturbed,omitempty"`
 }
 
 // ProbeSetup says how the eBPF probes were attached: the mode in use and

@@ -189,7 +189,11 @@ func (set *compareSet) written(out io.Writer, path string, res *lab.Results) err
 	if res.Scenario.Load.Search != nil {
 		if c, err := lab.CapacityOf(res, path); err == nil {
 			set.capacity = c
-			fmt.Fprintf(out, "capacity for the scenarios after it: %d/s (%s, the slowest lab proxy, median of %d runs)\n", c.Rate, c.Proxy, c.Runs)
+			how := ""
+			if c.Disturbed {
+				how = ", every one disturbed"
+			}
+			fmt.Fprintf(out, "capacity for the scenarios after it: %d/s (%s, the slowest lab proxy, median of %d runs%s)\n", c.Rate, c.Proxy, c.Runs, how)
 		} else {
 			fmt.Fprintf(out, "no capacity for the scenarios after it: %v\n", err)
 		}

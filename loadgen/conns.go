@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -26,9 +27,9 @@ type connSet struct {
 	refused bool // set while aborting: dials racing the abort must not survive it
 }
 
-func newConnSet(timeout time.Duration) *connSet {
+func newConnSet(timeout time.Duration, allow netip.Addr) *connSet {
 	return &connSet{
-		dialer: net.Dialer{ControlContext: guardDial, Timeout: timeout},
+		dialer: net.Dialer{ControlContext: dialGuard(allow), Timeout: timeout},
 		open:   map[*trackedConn]struct{}{},
 	}
 }

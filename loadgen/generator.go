@@ -55,7 +55,7 @@ func New(t Target, c Config) (*Generator, error) {
 		req:    req,
 		addr:   net.JoinHostPort(u.Hostname(), port),
 		config: c,
-		conns:  newConnSet(c.timeout()),
+		conns:  newConnSet(c.timeout(), t.Allow),
 		slots:  make([]*conn, c.Connections),
 	}
 	for i := range g.slots {

@@ -2,9 +2,10 @@
 // on top of vegeta's attacker and reduces the responses to latency histograms,
 // status counts and a per-second timeline, without keeping any single result.
 //
-// It only ever sends traffic to 127.0.0.0/8: the lab measures proxies on the
-// local machine, and a mistyped address must fail loudly instead of loading
-// somebody else's server.
+// It only ever sends traffic to 127.0.0.0/8, or to the one address a target
+// names as allowed (the host of a system under test that the user named): a
+// mistyped address must fail loudly instead of loading somebody else's
+// server.
 package loadgen
 
 import (
@@ -24,6 +25,10 @@ type Target struct {
 	URL    string // e.g. http://127.0.0.1:8081/
 	Body   []byte
 	Header http.Header
+	// Allow is the one address outside 127.0.0.0/8 the target may be at:
+	// the host of the system under test, as the user named it. The zero
+	// value allows loopback only.
+	Allow netip.Addr
 }
 
 // Config shapes the client side of the load.
@@ -65,7 +70,7 @@ func (t Target) validate() error {
 	if u.Scheme != "http" {
 		return fmt.Errorf("loadgen: target URL %q: scheme must be http", t.URL)
 	}
-	if err := checkLoopback(u.Hostname()); err != nil {
+	if err := checkAddr(u.Hostname(), t.Allow); err != nil {
 		return fmt.Errorf("loadgen: target URL %q: %w", t.URL, err)
 	}
 	// NewRequest is the authority on what vegeta will be able to build per
@@ -110,29 +115,39 @@ func (s Step) validate() error {
 	return nil
 }
 
-// checkLoopback accepts only IP literals in 127.0.0.0/8. Names are refused
-// because a resolver (or /etc/hosts) could point them anywhere.
-func checkLoopback(host string) error {
+// checkAddr accepts only IP literals in 127.0.0.0/8, or allow. Names are
+// refused because a resolver (or /etc/hosts) could point them anywhere.
+func checkAddr(host string, allow netip.Addr) error {
 	addr, err := netip.ParseAddr(host)
 	if err != nil {
 		return fmt.Errorf("host %q is not an IP address; use one in 127.0.0.0/8 (the lab sends traffic to loopback only)", host)
 	}
-	if a := addr.Unmap(); !a.Is4() || a.As4()[0] != 127 {
-		return fmt.Errorf("address %s is outside 127.0.0.0/8; the lab sends traffic to loopback only", addr)
+	a := addr.Unmap()
+	if a.Is4() && a.As4()[0] == 127 || allow.IsValid() && a == allow.Unmap() {
+		return nil
 	}
-	return nil
+	if allow.IsValid() {
+		return fmt.Errorf("address %s is neither in 127.0.0.0/8 nor the system under test's address %s; the lab sends traffic nowhere else", addr, allow)
+	}
+	return fmt.Errorf("address %s is outside 127.0.0.0/8; the lab sends traffic to loopback only (a system under test on another host is named with compare --sut-address)", addr)
 }
 
-// guardDial runs on every socket before it connects, after any name
-// resolution, so nothing the HTTP client does (proxies from the environment,
-// redirects, a future option) can reach past loopback.
-func guardDial(_ context.Context, _, address string, _ syscall.RawConn) error {
-	ap, err := netip.ParseAddrPort(address)
-	if err != nil {
-		return fmt.Errorf("loadgen: refusing to dial %q: %w", address, err)
+// dialGuard runs on every socket before it connects, after any name
+// resolution, so nothing the HTTP client does (proxies from the
+// environment, redirects, a future option) can reach past loopback and
+// allow.
+func dialGuard(allow netip.Addr) func(context.Context, string, string, syscall.RawConn) error {
+	return func(_ context.Context, _, address string, _ syscall.RawConn) error {
+		ap, err := netip.ParseAddrPort(address)
+		if err != nil {
+			return fmt.Errorf("loadgen: refusing to dial %q: %w", address, err)
+		}
+		if err := checkAddr(ap.Addr().String(), allow); err != nil {
+			return fmt.Errorf("loadgen: refusing to dial %s: %w", address, err)
+		}
+		return nil
 	}
-	if err := checkLoopback(ap.Addr().String()); err != nil {
-		return fmt.Errorf("loadgen: refusing to dial %s: %w", address, err)
-	}
-	return nil
 }
+
+// guardDial is dialGuard for loopback only.
+var guardDial = dialGuard(netip.Addr{})

@@ -10,6 +10,10 @@
 # Installers write to a log file (PROXYLAB_SETUP_LOG, default
 # .cache/setup.log in the checkout); the terminal gets one line per step, and
 # the log's tail only when a step fails.
+#
+# --remote-test also sets up a SUT host on this machine for the lab's tests
+# (scripts/remote-test.sh up: a network namespace and a second Docker engine
+# in it); --remote-test-down removes it and does nothing else.
 set -euo pipefail
 
 # --test: also what `make test` needs beyond running the lab.
@@ -17,17 +21,38 @@ set -euo pipefail
 # image (`make compare` passes it when the scenario names nginx).
 # --wrk: also wrk, the reference `make bench-loadgen` measures the lab's load
 # generator against.
+# --remote-test: also the SUT host of scripts/remote-test.sh, once the engine
+# it needs is installed; --remote-test-down: only remove that SUT host.
 FOR_TEST=0
 NEED_NGINX=0
 NEED_WRK=0
+REMOTE_TEST=
 for arg in "$@"; do
 	case $arg in
 	--test) FOR_TEST=1 NEED_NGINX=1 ;;
 	--nginx) NEED_NGINX=1 ;;
 	--wrk) NEED_WRK=1 ;;
-	*) printf 'setup: unknown option %s (use --test, --nginx or --wrk)\n' "$arg" >&2; exit 2 ;;
+	--remote-test | --remote-test-down)
+		if [ -n "$REMOTE_TEST" ] && [ "$REMOTE_TEST" != "$arg" ]; then
+			printf 'setup: --remote-test and --remote-test-down exclude each other\n' >&2
+			exit 2
+		fi
+		REMOTE_TEST=$arg
+		;;
+	*) printf 'setup: unknown option %s (use --test, --nginx, --wrk, --remote-test or --remote-test-down)\n' "$arg" >&2; exit 2 ;;
 	esac
 done
+# Taking the SUT host down needs none of the steps below.
+if [ "$REMOTE_TEST" = --remote-test-down ]; then
+	remote_test=$(cd "$(dirname "$0")" && pwd)/remote-test.sh
+	if [ "$(id -u)" -eq 0 ]; then
+		exec "$remote_test" down
+	elif command -v sudo >/dev/null 2>&1; then
+		exec sudo "$remote_test" down
+	fi
+	printf 'setup: taking the SUT host down needs root: run it as root:\n    %s down\n' "$remote_test" >&2
+	exit 1
+fi
 
 here=$(cd "$(dirname "$0")/.." && pwd)
 DOCKERD_LOG=${PROXYLAB_DOCKERD_LOG:-/var/log/proxylab-dockerd.log}
@@ -195,6 +220,15 @@ elif [ -d /sys/kernel/tracing ]; then
 		say "warning: could not mount tracefs; tracepoint probes will not attach"
 else
 	say "warning: /sys/kernel/tracing does not exist; tracepoint probes will not attach"
+fi
+
+# --- SUT host on this machine (--remote-test), last: it needs the engine ------
+if [ "$REMOTE_TEST" = --remote-test ]; then
+	if [ "${AS_ROOT[0]:-}" = none ]; then
+		todo+=("$here/scripts/remote-test.sh up")
+	else
+		privileged "$here/scripts/remote-test.sh" up || die "the SUT host is not up (see above)"
+	fi
 fi
 
 if [ ${#todo[@]} -gt 0 ]; then

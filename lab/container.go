@@ -45,6 +45,15 @@ type ContainerSpec struct {
 	// they write counts against the memory limit.
 	Tmpfs map[string]string
 	Cmd   []string // arguments to the image's entry point
+	// Reader: the lab's agent on a SUT host (agentwire.go), which reads
+	// every process there: root, in the host's PID namespace.
+	Reader bool
+	// Caps are capabilities added for the agent's eBPF probes (with
+	// them: no seccomp or AppArmor filter on the bpf syscall, and the
+	// host's tracefs).
+	Caps []string
+	// Privileged: every capability, for an engine that refuses Tracer.
+	Privileged bool
 }
 
 // Start runs the artifact the way DESIGN.md requires for every measured
@@ -69,6 +78,17 @@ func (e *Engine) Start(ctx context.Context, s ContainerSpec) (*Container, error)
 			Memory:     s.Memory,
 			MemorySwap: s.Memory, // equal to Memory: no swap, so paging cannot hide in the numbers
 		},
+	}
+	if s.Reader {
+		cfg.User, host.PidMode = "0:0", "host"
+	}
+	if len(s.Caps) > 0 {
+		host.CapAdd = s.Caps
+		host.SecurityOpt = append(host.SecurityOpt, "seccomp=unconfined", "apparmor=unconfined")
+		host.Binds = []string{"/sys/kernel/tracing:/sys/kernel/tracing"}
+	}
+	if s.Privileged {
+		host.Privileged, host.CapDrop = true, nil
 	}
 	created, err := e.cli.ContainerCreate(ctx, cfg, host, nil, nil, s.Name)
 	if err != nil {
@@ -186,9 +206,15 @@ const clockTicks = 100
 // several processes (nginx's master and workers) both are summed over the
 // process and its descendants; shared pages then count once per process, so
 // the peak is an upper bound.
-func (c *Container) Usage() (Usage, error) {
+func (c *Container) Usage() (Usage, error) { return treeUsage(c.Pids()) }
+
+// treeUsage sums the usage of a process tree, its root first (as pidTree
+// lists it). A descendant that has exited since the tree was listed is
+// skipped; the root's error is returned, since without it the tree has no
+// usage at all.
+func treeUsage(pids []int) (Usage, error) {
 	var total Usage
-	for i, pid := range c.Pids() {
+	for i, pid := range pids {
 		u, err := processUsage(pid)
 		if err != nil {
 			if i > 0 && errors.Is(err, fs.ErrNotExist) {
@@ -204,8 +230,11 @@ func (c *Container) Usage() (Usage, error) {
 
 // Pids lists the component's process and its descendants, the main
 // process first.
-func (c *Container) Pids() []int {
-	pids := []int{c.Pid}
+func (c *Container) Pids() []int { return pidTree(c.Pid) }
+
+// pidTree lists root and its descendants, breadth first, root first.
+func pidTree(root int) []int {
+	pids := []int{root}
 	for i := 0; i < len(pids); i++ {
 		pids = append(pids, children(pids[i])...)
 	}

@@ -35,7 +35,7 @@ func main() {
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
 	go func() {
 		s := <-sigs
-		fmt.Fprintf(os.Stderr, "\nproxylab: %s received: stopping, removing containers and writing what was measured (again to force quit)\n", s)
+		fmt.Fprintf(os.Stderr, "\nproxylab: %s received: stopping; a run removes its containers and keeps what it measured (again to force quit)\n", s)
 		cancel(fmt.Errorf("interrupted by %s", signalName(s)))
 		<-sigs
 		fmt.Fprintln(os.Stderr, "proxylab: forced quit; run `proxylab cleanup` to remove leftover containers")
@@ -87,7 +87,7 @@ traffic only to 127.0.0.1.`,
 		SilenceErrors: true,
 	}
 	root.PersistentFlags().StringVar(&g.root, "root", "", "proxylab checkout to build from (default: found from the current folder)")
-	root.AddCommand(newCompare(g), newValidate(), newVerify(g), newBuild(g), newProbes(), newCleanup(), newReport(), newClaims(), newAttack(), newNginxConfig())
+	root.AddCommand(newCompare(g), newValidate(), newVerify(g), newBuild(g), newProbes(), newCleanup(), newReport(), newClaims(), newAttack(), newNginxConfig(), newAgent())
 	return root
 }
 
@@ -115,8 +115,16 @@ func toolVersion(root string) string {
 	return "dev-" + strings.TrimSpace(string(out))
 }
 
-func connect(ctx context.Context) (*lab.Engine, error) {
-	e, err := lab.Connect(ctx)
+func connect(ctx context.Context) (*lab.Engine, error) { return connectSUT(ctx, "") }
+
+// connectSUT connects to the engine at endpoint, or to this host's (from
+// DOCKER_HOST and friends) when it is "".
+func connectSUT(ctx context.Context, endpoint string) (*lab.Engine, error) {
+	connect := lab.Connect
+	if endpoint != "" {
+		connect = func(ctx context.Context) (*lab.Engine, error) { return lab.ConnectTo(ctx, endpoint) }
+	}
+	e, err := connect(ctx)
 	if err != nil {
 		return nil, exitError{code: 3, err: err}
 	}

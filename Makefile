@@ -21,7 +21,7 @@ setup:
 	@scripts/setup.sh
 
 setup-test:
-	@scripts/setup.sh --test
+	@scripts/setup.sh --test --remote-test
 
 proxylab:
 	@mkdir -p bin
@@ -52,12 +52,15 @@ build: setup proxylab
 conformance: proxylab
 	$(PROXYLAB) verify
 
-## test: static checks, unit tests and the integration tests against a real Docker engine
-## (-p 1: the integration tests share the fixed ports of DESIGN.md)
+## test: static checks, unit tests and the integration tests against a real Docker engine, and
+## against a second one in a network namespace as a SUT host (scripts/setup.sh --remote-test,
+## removed afterwards); -p 1: the integration tests share the fixed ports of DESIGN.md
 test: setup-test vet fmt-check rust-check zig-check test-kernels
 	@# Containers a killed earlier run left behind would make compare refuse to start.
 	@$(GO) run ./cmd/proxylab cleanup
-	PROXYLAB_REQUIRE_DOCKER=1 $(GO) test -p 1 -count=1 -timeout 20m ./...
+	@. /run/proxylab-sut/sut.env && $(GO) run ./cmd/proxylab cleanup --sut "$$PROXYLAB_SUT_ENGINE"
+	PROXYLAB_REQUIRE_DOCKER=1 PROXYLAB_REQUIRE_SUT=1 $(GO) test -p 1 -count=1 -timeout 25m ./...; \
+		rc=$$?; scripts/setup.sh --remote-test-down; exit $$rc
 
 ## test-kernels: the eBPF probes on Debian's 6.1 and 6.12 kernels booted in qemu: every attach
 ## mode must attach and count exactly, in the bpf tests and end to end through go-proxy

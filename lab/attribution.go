@@ -135,13 +135,13 @@ func Attribute(parties []Party, cores []CoreTime, interval float64) Attribution 
 		figures = append(figures, fmt.Sprintf("%s %s of %s", p.Name, pct(p.Share), cpusName(p.CPUs)))
 	}
 	for _, c := range cores {
-		on := partiesOn(parties, c.CPU)
+		on := partiesOn(parties, c)
 		busy := (c.Busy + c.IRQ + c.Steal) / interval
-		figures = append(figures, fmt.Sprintf("core %d %s busy", c.CPU, pct(busy)))
+		figures = append(figures, fmt.Sprintf("%s %s busy", coresName(c.Host, []int{c.CPU}, nil), pct(busy)))
 		if busy < LimitShare || len(on) == 1 && atLimit[on[0]] {
 			continue
 		}
-		name := coresName([]int{c.CPU}, on)
+		name := coresName(c.Host, []int{c.CPU}, on)
 		limits = append(limits, limit{name, fmt.Sprintf("%s was %s busy", name, pct(busy)), busy})
 	}
 	if len(limits) == 0 {
@@ -159,19 +159,20 @@ func Attribute(parties []Party, cores []CoreTime, interval float64) Attribution 
 	return Attribution{LimitedBy: limits[0].name, Text: text}
 }
 
-// partiesOn names the parties whose cpuset holds cpu.
-func partiesOn(parties []Party, cpu int) []string {
+// partiesOn names the parties whose cpuset holds the core, on its host.
+func partiesOn(parties []Party, c CoreTime) []string {
 	var out []string
 	for _, p := range parties {
-		if slices.Contains(partyCPUs(p), cpu) {
+		if p.Host == c.Host && slices.Contains(partyCPUs(p), c.CPU) {
 			out = append(out, p.Name)
 		}
 	}
 	return out
 }
 
-// coresName is "core 0 (upstream, load generator)", or "cores 0,2 (...)".
-func coresName(cpus []int, parties []string) string {
+// coresName is "core 0 (upstream, load generator)", or "cores 0,2 (...)";
+// on a SUT host that is another machine, "sut core 1 (proxy)".
+func coresName(host string, cpus []int, parties []string) string {
 	var s []string
 	for _, c := range cpus {
 		s = append(s, strconv.Itoa(c))
@@ -179,6 +180,9 @@ func coresName(cpus []int, parties []string) string {
 	name := "core " + strings.Join(s, ",")
 	if len(cpus) > 1 {
 		name = "cores " + strings.Join(s, ",")
+	}
+	if host != "" {
+		name = host + " " + name
 	}
 	if len(parties) > 0 {
 		name += " (" + strings.Join(parties, ", ") + ")"

@@ -75,6 +75,42 @@ func TestAttribute(t *testing.T) {
 	}
 }
 
+// With the SUT host another machine, its CPU 0 is not this host's: a full
+// core there names the parties on it there, and a full core here the load
+// generator alone.
+func TestAttributeAcrossHosts(t *testing.T) {
+	parties := []Party{
+		{Name: PartyProxy, CPUs: "1", CPUSeconds: 1.2, Share: 0.6, Host: SUTLabel},
+		{Name: PartyUpstream, CPUs: "0", CPUSeconds: 1.0, Share: 0.5, Host: SUTLabel},
+		{Name: PartyReader, CPUs: "0", CPUSeconds: 0.02, Share: 0.01, Host: SUTLabel},
+		{Name: PartyLoadgen, CPUs: "0-1", CPUSeconds: 1.9, Share: 0.475},
+	}
+	cases := []struct {
+		name         string
+		sut0, local0 float64 // busy seconds of CPU 0 on each host in 2 s
+		limitedBy    string
+		text         string
+	}{
+		{"full core on the SUT host", 1.95, 1.0, "sut core 0 (upstream, probe reader)", "sut core 0 (upstream, probe reader) was 98% busy"},
+		{"full core here", 1.0, 1.95, "core 0 (load generator)", "core 0 (load generator) was 98% busy"},
+		{"neither", 1.0, 1.0, NotAttributed, "sut core 0 50% busy, sut core 1 60% busy, core 0 50% busy, core 1 48% busy"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			cores := []CoreTime{
+				{CPU: 0, Busy: c.sut0, Idle: 2 - c.sut0, Host: SUTLabel},
+				{CPU: 1, Busy: 1.2, Idle: 0.8, Host: SUTLabel},
+				{CPU: 0, Busy: c.local0, Idle: 2 - c.local0},
+				{CPU: 1, Busy: 0.95, Idle: 1.05},
+			}
+			a := Attribute(parties, cores, 2)
+			if a.LimitedBy != c.limitedBy || !strings.Contains(a.Text, c.text) {
+				t.Errorf("limited by %q (%s), want %q with %q", a.LimitedBy, a.Text, c.limitedBy, c.text)
+			}
+		})
+	}
+}
+
 // A core whose only party is at its limit repeats that party: it is no
 // candidate of its own.
 func TestAttributeNamesAFullProxyCoreOnce(t *testing.T) {
@@ -100,14 +136,14 @@ func TestDisturbedThreshold(t *testing.T) {
 		text      string
 	}{
 		// 2 s: 0.1 s outside is 5% of a core.
-		{"quiet", []OutsideProcess{{73, "kdamond.0", 0.01}}, []CoreTime{{CPU: 0}, {CPU: 1}}, 0.005, false, ""},
-		{"just under", []OutsideProcess{{9, "dockerd", 0.09}}, nil, 0.045, false, ""},
-		{"at the threshold", []OutsideProcess{{9, "dockerd", 0.1}}, nil, 0.05, false, ""},
-		{"just over", []OutsideProcess{{7, "sh", 0.1}, {9, "dockerd", 0.02}}, nil, 0.06, true,
+		{"quiet", []OutsideProcess{{73, "kdamond.0", 0.01, ""}}, []CoreTime{{CPU: 0}, {CPU: 1}}, 0.005, false, ""},
+		{"just under", []OutsideProcess{{9, "dockerd", 0.09, ""}}, nil, 0.045, false, ""},
+		{"at the threshold", []OutsideProcess{{9, "dockerd", 0.1, ""}}, nil, 0.05, false, ""},
+		{"just over", []OutsideProcess{{7, "sh", 0.1, ""}, {9, "dockerd", 0.02, ""}}, nil, 0.06, true,
 			"used 6% of a core (sh (pid 7) 0.10 s; dockerd (pid 9) 0.02 s): above the 5% allowed"},
 		{"steal only", []OutsideProcess{}, []CoreTime{{CPU: 0, Steal: 0.08}, {CPU: 1, Steal: 0.04}}, 0.06, true,
 			"used 6% of a core (6% stolen by the hypervisor)"},
-		{"many", []OutsideProcess{{1, "a", 0.2}, {2, "b", 0.1}, {3, "c", 0.1}, {4, "d", 0.1}, {5, "e", 0.1}}, nil, 0.3, true, "c (pid 3) 0.10 s; 2 more"},
+		{"many", []OutsideProcess{{1, "a", 0.2, ""}, {2, "b", 0.1, ""}, {3, "c", 0.1, ""}, {4, "d", 0.1, ""}, {5, "e", 0.1, ""}}, nil, 0.3, true, "c (pid 3) 0.10 s; 2 more"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -170,7 +206,7 @@ func TestResourcesJSON(t *testing.T) {
 	up := 0.61
 	r := Resources{ProxyCPUSeconds: 1.2, ProxyPeakRSSBytes: 9, LoadgenCPUSeconds: 1.5, UpstreamCPUSeconds: &up,
 		Parties: []Party{{Name: PartyProxy, CPUs: "1", CPUSeconds: 1.2, Share: 0.6}}, Cores: []CoreTime{{CPU: 1, Busy: 1.2, IRQ: 0.1, Idle: 0.7}},
-		IntervalSeconds: 2.001, Interference: &in, Outside: []OutsideProcess{{7, "sh", 0.02}}}
+		IntervalSeconds: 2.001, Interference: &in, Outside: []OutsideProcess{{7, "sh", 0.02, ""}}}
 	b, err := json.Marshal(r)
 	if err != nil {
 		t.Fatal(err)
@@ -213,7 +249,7 @@ func TestSchemaHoldsAttribution(t *testing.T) {
 	parties, cores := twoCore(1.3, 0.6, 1.2, [2]float64{1.76, 0.2}, [2]float64{1.3, 0.1})
 	in, up := 0.06, 0.6
 	res, err := json.Marshal(Resources{ProxyCPUSeconds: 1.3, ProxyPeakRSSBytes: 1 << 20, LoadgenCPUSeconds: 1.2, UpstreamCPUSeconds: &up,
-		Parties: parties, Cores: cores, IntervalSeconds: 2.003, Interference: &in, Outside: []OutsideProcess{{7, "sh", 0.12}}})
+		Parties: parties, Cores: cores, IntervalSeconds: 2.003, Interference: &in, Outside: []OutsideProcess{{7, "sh", 0.12, ""}}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -37,6 +37,9 @@ type Builder struct {
 	Engine  *Engine
 	Version string       // stamped into every binary
 	Log     func(string) // progress lines; may be nil
+	// Host is the address the images' programs will listen on, where a
+	// configuration baked into an image needs it (nginx); "" is loopback.
+	Host string
 }
 
 // LatestTag is proxylab/<name>:latest, the newest build of the component.

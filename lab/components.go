@@ -3,9 +3,11 @@ package lab
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/proxylab/proxylab/scenarios"
@@ -33,7 +35,7 @@ type Component struct {
 	NotVerified string
 	// env is the row container's environment given the upstream's
 	// address; nil for a program whose configuration is in its image.
-	env func(c Component, upstream string) []string
+	env func(c Component, listen, upstream string) []string
 	// available fails when the host lacks what the row needs, so that a
 	// run stops before anything is built; nil when it needs nothing.
 	available func() error
@@ -75,17 +77,17 @@ var Baselines = []Component{Direct, Nginx}
 
 // contractEnv configures a lab proxy the way the proxy contract says:
 // where to listen and where the origin is.
-func contractEnv(c Component, upstream string) []string {
-	return []string{"LISTEN_ADDR=" + c.Addr(), "UPSTREAM_ADDR=" + upstream}
+func contractEnv(c Component, listen, upstream string) []string {
+	return []string{"LISTEN_ADDR=" + listen, "UPSTREAM_ADDR=" + upstream}
 }
 
-// Env is the environment of the row's container for an upstream at the
-// given address.
-func (c Component) Env(upstream string) []string {
+// Env is the environment of the row's container, listening on host (an
+// IP), for an upstream at the given address.
+func (c Component) Env(host, upstream string) []string {
 	if c.env == nil {
 		return nil
 	}
-	return c.env(c, upstream)
+	return c.env(c, c.AddrOn(host), upstream)
 }
 
 func nginxInstalled() error {
@@ -94,7 +96,16 @@ func nginxInstalled() error {
 }
 
 // Addr is the loopback address the component listens on.
-func (c Component) Addr() string { return fmt.Sprintf("127.0.0.1:%d", c.Port) }
+func (c Component) Addr() string { return c.AddrOn(loopbackHost) }
+
+// AddrOn is the address the component listens on at host (an IP).
+func (c Component) AddrOn(host string) string {
+	return net.JoinHostPort(host, strconv.Itoa(c.Port))
+}
+
+// loopbackHost is where everything listens when the system under test runs
+// on this host.
+const loopbackHost = "127.0.0.1"
 
 // present reports whether the component's sources are in this checkout; a
 // later proxy may be named in a scenario before its folder exists.
@@ -237,7 +248,7 @@ func (hostNginx) image(ctx context.Context, b *Builder, _ *Artifact, sc *scenari
 	if err != nil {
 		return nil, fmt.Errorf("nginx workers: %w", err)
 	}
-	a, err := b.Nginx(ctx, NginxSettings{Workers: len(cpus), Connections: sc.Load.Connections})
+	a, err := b.Nginx(ctx, NginxSettings{Workers: len(cpus), Connections: sc.Load.Connections, Host: b.Host})
 	if err != nil {
 		return nil, fmt.Errorf("image of nginx: %w", err)
 	}

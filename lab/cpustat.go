@@ -93,6 +93,7 @@ type OutsideProcess struct {
 	PID        int     `json:"pid"`
 	Name       string  `json:"name"`
 	CPUSeconds float64 `json:"cpu_seconds"`
+	Host       string  `json:"host,omitempty"` // as Party.Host
 }
 
 // procTime is one process's CPU seconds, all its threads'.

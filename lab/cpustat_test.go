@@ -178,7 +178,7 @@ func TestOutsideOf(t *testing.T) {
 		13: {name: "idle", seconds: 2.00, start: 800},
 		14: {name: "started", seconds: 0.05, start: 950},
 	}
-	want := []OutsideProcess{{11, "sh", 2.95}, {12, "new", 0.30}, {14, "started", 0.05}}
+	want := []OutsideProcess{{11, "sh", 2.95, ""}, {12, "new", 0.30, ""}, {14, "started", 0.05, ""}}
 	if got := outsideOf(before, after); !reflect.DeepEqual(got, want) {
 		t.Errorf("outsideOf = %+v, want %+v", got, want)
 	}
@@ -202,7 +202,7 @@ func TestParsePidStat(t *testing.T) {
 
 // The exact interference counts the outside processes and the steal.
 func TestOutsideInterference(t *testing.T) {
-	in := OutsideInterference([]OutsideProcess{{7, "sh", 0.9}, {8, "dockerd", 0.02}}, []CoreTime{{CPU: 0, Steal: 0.03}, {CPU: 1, Steal: 0.01}}, 3)
+	in := OutsideInterference([]OutsideProcess{{7, "sh", 0.9, ""}, {8, "dockerd", 0.02, ""}}, []CoreTime{{CPU: 0, Steal: 0.03}, {CPU: 1, Steal: 0.01}}, 3)
 	if in.Share != 0.32 || in.Steal != 0.04 {
 		t.Errorf("share %v steal %v, want 0.32 and 0.04", in.Share, in.Steal)
 	}
@@ -210,7 +210,7 @@ func TestOutsideInterference(t *testing.T) {
 	if !ok || !strings.Contains(text, "sh (pid 7) 0.90 s") || !strings.Contains(text, "1% stolen by the hypervisor") {
 		t.Errorf("Disturbance = %v, %q", ok, text)
 	}
-	if ok, _ := Disturbance(OutsideInterference([]OutsideProcess{{7, "kdamond.0", 0.02}}, nil, 3), 3); ok {
+	if ok, _ := Disturbance(OutsideInterference([]OutsideProcess{{7, "kdamond.0", 0.02, ""}}, nil, 3), 3); ok {
 		t.Error("0.7% of a core called disturbed")
 	}
 }

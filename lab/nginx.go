@@ -3,6 +3,7 @@ package lab
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -51,11 +52,17 @@ func NginxVersion(ctx context.Context, bin string) string {
 type NginxSettings struct {
 	Workers     int // worker_processes: the lab's proxies use one thread or loop per CPU of their cpuset
 	Connections int // the scenario's load.connections
+	// Host is the address it listens on and finds the upstream at: the
+	// SUT address on a SUT host; "" is loopback.
+	Host string
 }
 
 // nginxConfig is the configuration of the baseline container, on the lab's
-// fixed addresses.
-func nginxConfig(s NginxSettings) string { return NginxConfig(s, Nginx.Addr(), Upstream.Addr()) }
+// fixed ports.
+func nginxConfig(s NginxSettings) string {
+	host := cmp.Or(s.Host, loopbackHost)
+	return NginxConfig(s, Nginx.AddrOn(host), Upstream.AddrOn(host))
+}
 
 // NginxConfig renders the configuration: a reverse proxy doing the work the
 // proxy contract asks of the lab's proxies (DESIGN.md), with the limits and

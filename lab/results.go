@@ -81,7 +81,41 @@ type Host struct {
 	CPUGovernor   string  `json:"cpu_governor,omitempty"` // cpufreq scaling governor(s); absent when not exposed
 	Cores         int     `json:"cores"`
 	MemoryBytes   int64   `json:"memory_bytes"`
-	DockerVersion string  `json:"docker_version"`
+	DockerVersion string  `json:"docker_version"` // the engine the run used; "" with a SUT host (no engine here)
+	// SUT is the host of the system under test when it is not this one
+	// (compare --sut): this Host is then the load generator's.
+	SUT *SUTHost `json:"sut,omitempty"`
+}
+
+// SUTHost describes the host of the system under test, the path to it,
+// and where the figures taken there came from.
+type SUTHost struct {
+	Engine       string `json:"engine"`  // the Docker endpoint
+	Address      string `json:"address"` // the address the load went to
+	Name         string `json:"name"`    // the engine host's name
+	Architecture string `json:"architecture"`
+	OS           string `json:"os"`
+	// Host is what the lab's reader found there (kernel, CPUs, memory),
+	// with the engine's version.
+	Host Host `json:"host"`
+	// SameMachine: its kernel is this host's (the same boot id), as in a
+	// network namespace of this host: the path between them is then this
+	// kernel's, and its CPUs are this host's.
+	SameMachine bool        `json:"same_machine"`
+	Path        NetworkPath `json:"path"`
+	// Readings says where the proxy's and the upstream's CPU time and peak
+	// RSS came from, and how the probes ran there.
+	Readings string `json:"readings"`
+}
+
+// NetworkPath is the way from this host to the SUT address.
+type NetworkPath struct {
+	LocalAddress string `json:"local_address"` // this host's address on it
+	Interface    string `json:"interface"`     // this host's interface toward it
+	MTU          int    `json:"mtu,omitempty"`
+	// ConnectMicros is the median time of a TCP connect to the SUT
+	// address (the reader's port), of several: a round trip.
+	ConnectMicros float64 `json:"connect_us"`
 }
 
 // Source identifies the lab checkout.
@@ -204,16 +238,20 @@ type Party struct {
 	// Share is CPUSeconds / (CPUs in the cpuset * the step's interval):
 	// 1 is every CPU of its cpuset all the time.
 	Share float64 `json:"share"`
+	// Host is SUTLabel for a party on a SUT host that is another machine;
+	// "" is this host.
+	Host string `json:"host,omitempty"`
 }
 
 // CoreTime is what one CPU did during a step, in seconds, from the
 // difference of two /proc/stat readings.
 type CoreTime struct {
 	CPU   int     `json:"cpu"`
-	Busy  float64 `json:"busy"`  // user + nice + system (guest time is inside user)
-	IRQ   float64 `json:"irq"`   // irq + softirq
-	Steal float64 `json:"steal"` // taken by the hypervisor for other guests
-	Idle  float64 `json:"idle"`  // idle + iowait
+	Busy  float64 `json:"busy"`           // user + nice + system (guest time is inside user)
+	IRQ   float64 `json:"irq"`            // irq + softirq
+	Steal float64 `json:"steal"`          // taken by the hypervisor for other guests
+	Idle  float64 `json:"idle"`           // idle + iowait
+	Host  string  `json:"host,omitempty"` // as Party.Host
 }
 
 type resourcesJSON struct {

@@ -1,6 +1,7 @@
 package lab
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -122,7 +123,7 @@ func (w *row) start(ctx context.Context) error {
 	}
 	w.later(func() { up.Remove(ctx) })
 	w.up, w.blame = up, up
-	if err := up.WaitHTTP(ctx, "http://"+r.upstream.Addr()+"/", readyTimeout); err != nil {
+	if err := up.WaitHTTP(ctx, "http://"+r.addr(r.upstream.Component)+"/", readyTimeout); err != nil {
 		return blamed(err, up)
 	}
 	if !w.proxy.NoContainer {
@@ -147,9 +148,9 @@ func (w *row) start(ctx context.Context) error {
 // upstream for a row without one.
 func (w *row) addr() string {
 	if w.proxy.NoContainer {
-		return w.r.upstream.Addr()
+		return w.r.addr(w.r.upstream.Component)
 	}
-	return w.proxy.Addr()
+	return w.r.addr(w.proxy.Component)
 }
 
 // startProxy starts the measured container and waits until a request
@@ -161,11 +162,15 @@ func (w *row) startProxy(ctx context.Context) error {
 	}
 	w.later(func() { px.Remove(ctx) })
 	w.px, w.blame = px, px
-	if err := px.WaitHTTP(ctx, "http://"+w.proxy.Addr()+"/", readyTimeout); err != nil {
+	if err := px.WaitHTTP(ctx, "http://"+w.r.addr(w.proxy.Component)+"/", readyTimeout); err != nil {
 		return blamed(err, px)
 	}
 	return nil
 }
+
+// addr is where c listens in this run: on loopback, or on the SUT
+// address.
+func (r *runner) addr(c Component) string { return c.AddrOn(cmp.Or(r.host, loopbackHost)) }
 
 // containerName names a container of this run and repetition.
 func (r *runner) containerName(rep int, what string) string {
@@ -175,7 +180,7 @@ func (r *runner) containerName(rep int, what string) string {
 func (r *runner) upstreamSpec(rep int) ContainerSpec {
 	return ContainerSpec{
 		Artifact: r.upstream, RunID: r.o.RunID, Name: r.containerName(rep, "upstream"), CPUs: r.placement.UpstreamCPUs,
-		Env: []string{"LISTEN_ADDR=" + r.upstream.Addr(), "RESPONSE_BYTES=" + strconv.FormatInt(int64(r.sc.Upstream.ResponseBytes), 10)},
+		Env: []string{"LISTEN_ADDR=" + r.addr(r.upstream.Component), "RESPONSE_BYTES=" + strconv.FormatInt(int64(r.sc.Upstream.ResponseBytes), 10)},
 	}
 }
 
@@ -184,7 +189,7 @@ func (r *runner) upstreamSpec(rep int) ContainerSpec {
 func (r *runner) proxySpec(a *Artifact, rep int) ContainerSpec {
 	return ContainerSpec{
 		Artifact: a, RunID: r.o.RunID, Name: r.containerName(rep, a.Name), CPUs: r.placement.ProxyCPUs, Memory: r.placement.ProxyMemory,
-		Env: a.Env(r.upstream.Addr()), Tmpfs: a.Tmpfs,
+		Env: a.Env(cmp.Or(r.host, loopbackHost), r.addr(r.upstream.Component)), Tmpfs: a.Tmpfs,
 	}
 }
 
@@ -410,6 +415,10 @@ type cpuReading struct {
 	upstreamOK bool
 	cores      map[int]cpuTimes // nil when /proc/stat could not be read
 	others     map[int]procTime // every other process on the run's cores; nil when /proc could not be read
+	// sut is the SUT host's reading by its agent: the upstream's tree, the
+	// agent's own CPU time and, when that host is another machine, its
+	// cores and processes. nil on one host, or when it could not be read.
+	sut *AgentReading
 }
 
 // probed reports whether the row's steps carry probe counts: probes
@@ -431,18 +440,62 @@ func (w *row) read(ctx context.Context) reading {
 	return b
 }
 
-// readCPU reads this process's CPU time, the upstream's, every other
-// process's on the run's cores and /proc/stat, in that order and at once.
+// readCPU reads this process's CPU time, the upstream's (and the SUT
+// host, when there is one), every other process's on the run's cores and
+// /proc/stat, in that order and at once.
 func (w *row) readCPU() cpuReading {
 	c := cpuReading{self: selfCPUSeconds()}
-	if w.up != nil {
-		u, err := w.up.Usage()
-		c.upstream, c.upstreamOK = u, err == nil
+	var parties map[int]bool
+	if w.r.sut != nil {
+		c.sut = w.readSUT()
+		if t, ok := c.sut.tree(rootPid(w.up)); ok {
+			c.upstream, c.upstreamOK = Usage{CPUSeconds: t.CPUSeconds, PeakRSSBytes: t.PeakRSSBytes}, true
+		}
+		parties = w.sutParties(c.sut)
+	} else {
+		if w.up != nil {
+			u, err := w.up.Usage()
+			c.upstream, c.upstreamOK = u, err == nil
+		}
+		parties = w.parties()
 	}
-	c.others = processTimes(w.runCPUs(), w.isParty)
+	c.others = processTimes(w.runCPUs(), func(pid int) bool { return parties[pid] })
 	c.cores, _ = readProcStat() // without it the step has no cores, and no interference
 	c.at = time.Now()
 	return c
+}
+
+// readSUT reads the SUT host through its agent: the trees of the row's
+// containers and, on another machine, the cores of the proxy and the
+// upstream. nil when the agent did not answer: the step then has no
+// upstream figures and no interference there.
+func (w *row) readSUT() *AgentReading {
+	rd, err := w.r.sut.agent.reading(w.sctx, w.sutCPUs(), w.roots()...)
+	if err != nil {
+		w.event(Event{Kind: EventInfo, Message: err.Error()})
+		return nil
+	}
+	return rd
+}
+
+// tree is root's tree in the reading, when it was read.
+func (rd *AgentReading) tree(root int) (AgentTree, bool) {
+	if rd == nil {
+		return AgentTree{}, false
+	}
+	t, ok := rd.Trees[root]
+	return t, ok && t.Error == ""
+}
+
+// roots are the main processes of the row's containers.
+func (w *row) roots() []int {
+	var out []int
+	for _, r := range []Running{w.px, w.up} {
+		if r != nil {
+			out = append(out, rootPid(r))
+		}
+	}
+	return out
 }
 
 // settle waits, up to settleMax, until processes outside the run use less
@@ -454,16 +507,18 @@ func (w *row) readCPU() cpuReading {
 // the step will show how disturbed it was.
 func (w *row) settle(ctx context.Context) {
 	cpus := w.runCPUs()
+	parties := w.parties()
+	isParty := func(pid int) bool { return parties[pid] }
 	deadline := time.Now().Add(settleMax)
 	var last []OutsideProcess
 	for time.Now().Before(deadline) {
-		before := processTimes(cpus, w.isParty)
+		before := processTimes(cpus, isParty)
 		select {
 		case <-ctx.Done():
 			return
 		case <-time.After(settleWindow):
 		}
-		last = outsideOf(before, processTimes(cpus, w.isParty))
+		last = outsideOf(before, processTimes(cpus, isParty))
 		used := 0.0
 		for _, p := range last {
 			used += p.CPUSeconds
@@ -484,29 +539,70 @@ const (
 	settleShare  = 0.02
 )
 
-// isParty reports whether pid is one of the run's own processes: this
-// one (the load generator and the probe reader), the proxy's and the
-// upstream's. (Kernel threads processTimes leaves out by itself.)
-func (w *row) isParty(pid int) bool {
-	if pid == os.Getpid() {
-		return true
-	}
+// parties are the run's own processes on this host: this one (the load
+// generator and the probe reader), the proxy's and the upstream's, and on
+// a SUT host that is this machine the agent too. (Kernel threads
+// processTimes leaves out by itself.) Read once per reading: a SUT
+// container's tree is a request to its agent.
+func (w *row) parties() map[int]bool {
+	out := map[int]bool{os.Getpid(): true}
 	for _, r := range []Running{w.px, w.up} {
-		if r != nil && slices.Contains(r.Pids(), pid) {
-			return true
+		if r != nil {
+			for _, pid := range r.Pids() {
+				out[pid] = true
+			}
 		}
 	}
-	return false
+	if s := w.r.sut; s != nil && s.same {
+		out[s.info.PID] = true
+	}
+	return out
 }
 
-// runCPUs are the CPUs of the row's parties: the proxy's only when the row
-// has a proxy.
+// sutParties are parties from the SUT host's reading: the trees it read,
+// which are this host's processes when the SUT host is this machine (on
+// another machine, its agent leaves them out of what it reports).
+func (w *row) sutParties(rd *AgentReading) map[int]bool {
+	if rd == nil || !w.r.sut.same {
+		return w.parties()
+	}
+	out := map[int]bool{os.Getpid(): true, w.r.sut.info.PID: true}
+	for _, t := range rd.Trees {
+		for _, pid := range t.Pids {
+			out[pid] = true
+		}
+	}
+	return out
+}
+
+// runCPUs are the CPUs of the row's parties on this host: the proxy's only
+// when the row has a proxy; only the load generator's when the SUT host is
+// another machine.
 func (w *row) runCPUs() []int {
 	p := w.r.placement
-	sets := []string{p.UpstreamCPUs, p.LoadgenCPUs}
+	sets := []string{p.LoadgenCPUs}
+	if w.r.sut == nil || w.r.sut.same {
+		sets = append(sets, p.UpstreamCPUs)
+		if w.px != nil {
+			sets = append(sets, p.ProxyCPUs)
+		}
+	}
+	return cpuList(sets)
+}
+
+// sutCPUs are the CPUs of the row's parties on the SUT host, as a cpuset.
+func (w *row) sutCPUs() string {
+	p := w.r.placement
+	sets := []string{p.UpstreamCPUs}
 	if w.px != nil {
 		sets = append(sets, p.ProxyCPUs)
 	}
+	return cpuSetString(cpuList(sets))
+}
+
+// cpuList is the sorted union of cpusets; a set that does not parse adds
+// nothing.
+func cpuList(sets []string) []int {
 	var cpus []int
 	for _, s := range sets {
 		c, _ := ParseCPUSet(s)
@@ -521,7 +617,7 @@ func (w *row) runCPUs() []int {
 // check's interval holds the probes' one.
 func (w *row) readCheck(ctx context.Context) checkReading {
 	c := checkReading{dials: w.gen.Dials()}
-	c.upstream, c.upErr = readUpstreamStats(ctx, w.r.upstream.Addr())
+	c.upstream, c.upErr = readUpstreamStats(ctx, w.r.addr(w.r.upstream.Component))
 	return c
 }
 
@@ -533,21 +629,22 @@ func (w *row) since(ctx context.Context, b reading, lg *loadgen.StepResult) (*Re
 	a := w.readCPU()
 	res := &Resources{NoProxy: true, LoadgenCPUSeconds: roundTick(a.self - b.cpu.self)}
 	pl := w.r.placement
-	party := func(name, cpus string, seconds float64) {
-		res.Parties = append(res.Parties, Party{Name: name, CPUs: cpus, CPUSeconds: roundTick(max(0, seconds))})
+	sut := w.sutLabel()
+	party := func(name, host, cpus string, seconds float64) {
+		res.Parties = append(res.Parties, Party{Name: name, Host: host, CPUs: cpus, CPUSeconds: roundTick(max(0, seconds))})
 	}
 	if b.proxyOK {
 		if after, err := w.px.Usage(); err == nil {
 			res.NoProxy = false
 			res.ProxyCPUSeconds = roundTick(after.CPUSeconds - b.proxy.CPUSeconds)
 			res.ProxyPeakRSSBytes = after.PeakRSSBytes
-			party(PartyProxy, pl.ProxyCPUs, res.ProxyCPUSeconds)
+			party(PartyProxy, sut, pl.ProxyCPUs, res.ProxyCPUSeconds)
 		}
 	}
 	if b.cpu.upstreamOK && a.upstreamOK {
 		up := roundTick(a.upstream.CPUSeconds - b.cpu.upstream.CPUSeconds)
 		res.UpstreamCPUSeconds = &up
-		party(PartyUpstream, pl.UpstreamCPUs, up)
+		party(PartyUpstream, sut, pl.UpstreamCPUs, up)
 	}
 	var after bpf.Counts
 	afterOK := false
@@ -557,12 +654,19 @@ func (w *row) since(ctx context.Context, b reading, lg *loadgen.StepResult) (*Re
 		afterOK = err == nil
 	}
 	reader := 0.0
-	if afterOK {
+	switch {
+	case w.r.sut != nil:
+		// The reader is the agent on the SUT host, probes and all.
+		party(PartyLoadgen, "", pl.LoadgenCPUs, a.self-b.cpu.self)
+		if b.cpu.sut != nil && a.sut != nil {
+			party(PartyReader, sut, w.r.sut.cpus, a.sut.SelfCPUSeconds-b.cpu.sut.SelfCPUSeconds)
+		}
+	case afterOK:
 		reader = after.ReaderCPUSeconds - b.probes.ReaderCPUSeconds
-	}
-	party(PartyLoadgen, pl.LoadgenCPUs, a.self-b.cpu.self-reader)
-	if afterOK {
-		party(PartyReader, pl.LoadgenCPUs, reader)
+		party(PartyLoadgen, "", pl.LoadgenCPUs, a.self-b.cpu.self-reader)
+		party(PartyReader, "", pl.LoadgenCPUs, reader)
+	default:
+		party(PartyLoadgen, "", pl.LoadgenCPUs, a.self-b.cpu.self)
 	}
 	w.cores(res, b.cpu, a)
 	if !afterOK || !w.probed() {
@@ -589,12 +693,30 @@ func (w *row) cores(res *Resources, b, a cpuReading) {
 		return
 	}
 	res.Cores = coreTimes(b.cores, a.cores, w.runCPUs())
+	if w.sutLabel() != "" {
+		if b.sut == nil || a.sut == nil {
+			return // the SUT host's cores are unknown: so is the interference
+		}
+		res.Cores = append(res.Cores, sutCoreTimes(b.sut, a.sut, w.sutCPUs())...)
+	}
 	if b.others == nil || a.others == nil {
 		return
 	}
 	res.Outside = outsideOf(b.others, a.others)
+	if w.sutLabel() != "" {
+		res.Outside = append(res.Outside, sutOutside(b.sut, a.sut)...)
+	}
 	in := OutsideInterference(res.Outside, res.Cores, res.IntervalSeconds).Share
 	res.Interference = &in
+}
+
+// sutLabel is the Host of what is on the SUT host: SUTLabel when that is
+// another machine, "" on one host or in a namespace of this one.
+func (w *row) sutLabel() string {
+	if w.r.sut == nil || w.r.sut.same {
+		return ""
+	}
+	return SUTLabel
 }
 
 // disturbance marks st, and the row's run, disturbed when something

@@ -580,7 +580,7 @@ func TestComponentsCarryTheirDifferences(t *testing.T) {
 		{Direct, nil, true, false, false, nothing{}},
 	}
 	for _, c := range cases {
-		if got := c.c.Env(Upstream.Addr()); !slices.Equal(got, c.env) {
+		if got := c.c.Env(loopbackHost, Upstream.Addr()); !slices.Equal(got, c.env) {
 			t.Errorf("%s: env %q, want %q", c.c.Name, got, c.env)
 		}
 		if c.c.NoContainer != c.noContainer || (c.c.Tmpfs != nil) != c.tmpfs || (c.c.NotVerified == "") != c.verified ||

@@ -46,6 +46,10 @@ type Options struct {
 	// RetryDisturbed is how many times a disturbed repetition of a row is
 	// run again; every attempt stays in the file.
 	RetryDisturbed int
+	// SUT, when set, is the host of the system under test: the engine
+	// Compare is given is that host's, and the load goes to its address.
+	// nil: everything runs on this host, and the load goes to loopback.
+	SUT *SUT
 }
 
 // EventKind tells what an Event reports.
@@ -86,11 +90,25 @@ type runner struct {
 	o         Options
 	placement Placement
 	upstream  *Artifact
-	probes    *bpf.Probes // nil unless the scenario enables them
-	res       *Results
-	path      string
-	failed    []string // runs recorded as failed, for the stop reason
-	rates     []int    // each step's rate, of_capacity resolved; 0 in the closed model
+	probes    probeSet // nil unless the scenario enables them and they attached
+	sut       *sutHost // nil when the system under test runs on this host
+	// host is the address the upstream and the proxies listen on and the
+	// load goes to: loopback, or the SUT address.
+	host   string
+	res    *Results
+	path   string
+	failed []string // runs recorded as failed, for the stop reason
+	rates  []int    // each step's rate, of_capacity resolved; 0 in the closed model
+}
+
+// probeSet is what a run uses of the probes: *bpf.Probes on this host,
+// the agent's on a SUT host.
+type probeSet interface {
+	Watch(tgid uint32) error
+	Unwatch(tgid uint32) error
+	SetAttached(on bool) error
+	Snapshot() (bpf.Counts, error)
+	Close() error
 }
 
 // Compare runs a scenario: builds the images, measures every proxy in turn
@@ -104,6 +122,11 @@ func Compare(ctx context.Context, e *Engine, sc *scenarios.Scenario, o Options) 
 	if err != nil {
 		return nil, "", err
 	}
+	if o.SUT != nil {
+		if err := r.useSUT(ctx); err != nil {
+			return nil, "", err
+		}
+	}
 	if err := r.preflight(ctx, rows); err != nil {
 		return nil, "", err
 	}
@@ -114,7 +137,15 @@ func Compare(ctx context.Context, e *Engine, sc *scenarios.Scenario, o Options) 
 	if err != nil {
 		return nil, "", err
 	}
-	setup := r.attachProbes()
+	var setup *ProbeSetup
+	if r.sut != nil {
+		defer r.sut.stop(ctx)
+		if setup, err = r.startSUT(ctx, p); err != nil {
+			return nil, "", err
+		}
+	} else {
+		setup = r.attachProbes()
+	}
 	if r.probes != nil {
 		defer r.probes.Close()
 	}
@@ -134,13 +165,13 @@ func newRunner(e *Engine, sc *scenarios.Scenario, o Options) (*runner, []Compone
 	if err != nil {
 		return nil, nil, err
 	}
-	r := &runner{e: e, launch: e, sc: sc, o: o}
+	r := &runner{e: e, launch: e, sc: sc, o: o, host: loopbackHost}
 	if r.rates, err = StepRates(sc, o.Capacity); err != nil {
 		return nil, nil, err
 	}
 	r.placement = DefaultPlacement(runtime.NumCPU()).Override(
 		sc.Resources.ProxyCPUs, sc.Resources.UpstreamCPUs, sc.Resources.LoadgenCPUs, int64(sc.Resources.ProxyMemory))
-	if err := r.placement.Check(runtime.NumCPU()); err != nil {
+	if err := r.placement.Check(runtime.NumCPU()); err != nil && o.SUT == nil {
 		return nil, nil, fmt.Errorf("%s: %w", sc.File, err)
 	}
 	if r.o.RunID == "" {
@@ -158,13 +189,14 @@ type prepared struct {
 	rows       []*Artifact
 	verified   map[string]*Verification
 	toolchains map[string]string
+	agent      *Artifact // the reader for a SUT host; nil without one
 }
 
 // prepare obtains the upstream and every row the way its component says:
 // binaries first, then the conformance suite, then images, so that a proxy
 // that fails the suite never gets an image that looks ready to measure.
 func (r *runner) prepare(ctx context.Context, rows []Component) (*prepared, error) {
-	b := &Builder{Root: r.o.Root, Engine: r.e, Version: r.o.Version, Log: r.info}
+	b := &Builder{Root: r.o.Root, Engine: r.e, Version: r.o.Version, Log: r.info, Host: r.host}
 	var err error
 	if r.upstream, err = b.Binary(ctx, Upstream); err != nil {
 		return nil, fmt.Errorf("build upstream: %w", err)
@@ -180,6 +212,11 @@ func (r *runner) prepare(ctx context.Context, rows []Component) (*prepared, erro
 	}
 	if err := b.Image(ctx, r.upstream); err != nil {
 		return nil, fmt.Errorf("image of upstream: %w", err)
+	}
+	if r.sut != nil {
+		if p.agent, err = b.Build(ctx, Agent); err != nil {
+			return nil, fmt.Errorf("build the lab's reader for the SUT host: %w", err)
+		}
 	}
 	p.toolchains = Toolchains(ctx, Upstream)
 	for i, a := range p.rows {
@@ -235,7 +272,7 @@ func (r *runner) newResults(p *prepared, setup *ProbeSetup, source *Source) *Res
 		RunID:         r.o.RunID,
 		Scenario:      r.sc,
 		StartedAt:     time.Now().UTC(),
-		Host:          DescribeHost(r.e.Version),
+		Host:          r.describeHosts(),
 		Toolchains:    p.toolchains,
 		Placement:     r.placement,
 		Probes:        setup,
@@ -432,6 +469,12 @@ func (r *runner) preflight(ctx context.Context, rows []Component) error {
 		if c.NoContainer {
 			continue // the upstream's port
 		}
+		if r.sut != nil {
+			if err := r.sut.portFree(ctx, c); err != nil {
+				return err
+			}
+			continue
+		}
 		l, err := net.Listen("tcp", c.Addr())
 		if err != nil {
 			return fmt.Errorf("%s needs %s, which is in use (%v); stop what listens there (docker-compose down?)", c.Name, c.Addr(), err)
@@ -455,6 +498,9 @@ func (r *runner) target(addr string) loadgen.Target {
 	}
 	u.RawQuery = q
 	t := loadgen.Target{Method: r.sc.Load.Method, URL: u.String(), Header: http.Header{}}
+	if r.sut != nil {
+		t.Allow = r.sut.addr
+	}
 	if n := int(r.sc.Load.BodyBytes); n > 0 {
 		t.Body = bytes.Repeat([]byte("x"), n)
 		t.Header.Set("Content-Type", "application/octet-stream")

@@ -468,6 +468,7 @@ func Environment(r *lab.Results) []KV {
 		{"memory", lab.FormatValue(float64(h.MemoryBytes), "bytes")},
 		{"Docker", h.DockerVersion},
 	}
+	out = append(out, sutEnvironment(h.SUT)...)
 	var tc []string
 	for k := range r.Toolchains {
 		tc = append(tc, k)
@@ -494,8 +495,12 @@ func Environment(r *lab.Results) []KV {
 		out = append(out, KV{"image upstream", r.Upstream.ID})
 	}
 	pl := r.Placement
-	out = append(out, KV{"placement", fmt.Sprintf("proxy CPU %s, upstream CPU %s, load generator CPU %s, proxy memory %s",
-		pl.ProxyCPUs, pl.UpstreamCPUs, pl.LoadgenCPUs, fmtBytesOrDash(pl.ProxyMemory))})
+	where := ""
+	if h.SUT != nil && !h.SUT.SameMachine {
+		where = " (on the SUT host; the load generator's on this one)"
+	}
+	out = append(out, KV{"placement", fmt.Sprintf("proxy CPU %s, upstream CPU %s, load generator CPU %s, proxy memory %s%s",
+		pl.ProxyCPUs, pl.UpstreamCPUs, pl.LoadgenCPUs, fmtBytesOrDash(pl.ProxyMemory), where)})
 	probes := "disabled"
 	if r.Probes != nil {
 		probes = r.Probes.Mode
@@ -505,6 +510,24 @@ func Environment(r *lab.Results) []KV {
 	}
 	out = append(out, KV{"eBPF probes", probes}, KV{"calibration", calibrationText(r.Calibration)})
 	return out
+}
+
+// sutEnvironment describes the SUT host, when the run had one: the
+// machine, the way to it and where the figures taken there came from.
+func sutEnvironment(s *lab.SUTHost) []KV {
+	if s == nil {
+		return nil
+	}
+	h := s.Host
+	machine := fmt.Sprintf("%s (%s, %s): kernel %s, %d cores, %s, Docker %s", s.Name, s.Architecture, s.OS, h.Kernel, h.Cores,
+		lab.FormatValue(float64(h.MemoryBytes), "bytes"), h.DockerVersion)
+	if s.SameMachine {
+		machine += "; the same kernel as the load generator's host (a network namespace of it)"
+	}
+	p := s.Path
+	path := fmt.Sprintf("%s from %s on %s (MTU %d), TCP connect %s", s.Address, p.LocalAddress, p.Interface, p.MTU,
+		lab.FormatValue(p.ConnectMicros, "us"))
+	return []KV{{"SUT host", machine}, {"SUT engine", s.Engine}, {"network path", path}, {"SUT readings", s.Readings}}
 }
 
 // calibrationText is what the host's calibration measured.

@@ -169,14 +169,16 @@ processes; it needs no Docker engine.`,
 
 func newCleanup() *cobra.Command {
 	var images bool
+	var sut string
 	cmd := &cobra.Command{
 		Use:   "cleanup",
 		Short: "Remove every container a proxylab run left behind (label proxylab.run)",
 		Long: `cleanup force-removes every container labelled proxylab.run, which only a
 killed run (kill -9, a crash) leaves behind. With --images it also removes the
-images of earlier builds, keeping proxylab/<name>:latest of each component.`,
+images of earlier builds, keeping proxylab/<name>:latest of each component.
+With --sut it cleans that engine (a SUT host's) instead of this host's.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			e, err := connect(cmd.Context())
+			e, err := connectSUT(cmd.Context(), sut)
 			if err != nil {
 				return err
 			}
@@ -192,5 +194,6 @@ images of earlier builds, keeping proxylab/<name>:latest of each component.`,
 		},
 	}
 	cmd.Flags().BoolVar(&images, "images", false, "also remove images of earlier builds (keeps proxylab/<name>:latest)")
+	cmd.Flags().StringVar(&sut, "sut", "", "the Docker engine to clean (default: this host's)")
 	return cmd
 }

@@ -20,6 +20,7 @@ import (
 // compareFlags are compare's options.
 type compareFlags struct {
 	resultsDir, rawDir, capacity, claims string
+	sut, sutAddress                      string
 	skipVerify, writeRep                 bool
 	retryDisturbed                       int
 }
@@ -55,11 +56,22 @@ each core; a step on whose cores something outside the run used more than
 5% of a core is marked disturbed, and its run enters no figure or verdict
 (--retry-disturbed N runs it again).
 
+With --sut ENGINE --sut-address ADDR the upstream and the proxies run on
+another host's Docker engine (unix:// or tcp://; an ssh:// engine: forward
+its socket with ssh -L and name that) and the load goes from this host to
+ADDR, that host's address: the only address outside 127.0.0.0/8 the lab
+sends traffic to. The lab's reader runs there too (proxylab agent, in a
+container with the host's PID namespace, privileged when the scenario
+enables probes) and takes the proxy's and the upstream's CPU, memory and
+probe counts on that host. scripts/setup.sh --remote-test makes such a host
+here, in a network namespace.
+
 A results file is written after every row's run, so Ctrl-C keeps what was
 measured: the file then says "complete": false. Exit status: 0 complete,
 1 a proxy failed or another error, 2 bad scenario or claims file, 3 no
 Docker engine, 4 a proxy fails the conformance suite, 130 interrupted.`,
 		Example: "  proxylab compare --report\n  proxylab compare scenarios/smoke.yaml --results-dir /tmp/results\n" +
+			"  proxylab compare --sut tcp://sut.example:2376 --sut-address 192.0.2.10\n" +
 			"  proxylab compare scenarios/replicate-article.yaml --claims claims/go-rust-zig-article.yaml",
 		RunE: func(cmd *cobra.Command, args []string) error {
 			root, err := g.repoRoot()
@@ -74,11 +86,19 @@ Docker engine, 4 a proxy fails the conformance suite, 130 interrupted.`,
 			if f.resultsDir == "" {
 				f.resultsDir = filepath.Join(root, "results")
 			}
+			if (f.sut == "") != (f.sutAddress == "") {
+				return exitError{code: 2, err: errors.New("--sut and --sut-address go together: the engine of the SUT host, and the address of that host the load goes to")}
+			}
+			if f.sutAddress != "" {
+				if _, err := lab.SUTAddress(f.sutAddress); err != nil {
+					return exitError{code: 2, err: fmt.Errorf("--sut-address: %w", err)}
+				}
+			}
 			set, err := loadCompareSet(args, f)
 			if err != nil {
 				return exitError{code: 2, err: err}
 			}
-			e, err := connect(cmd.Context())
+			e, err := connectSUT(cmd.Context(), f.sut)
 			if err != nil {
 				return err
 			}
@@ -93,6 +113,8 @@ Docker engine, 4 a proxy fails the conformance suite, 130 interrupted.`,
 	cmd.Flags().StringVar(&f.capacity, "capacity", "", "results file of a search whose capacity of_capacity steps are shares of (default: the search run before them)")
 	cmd.Flags().IntVar(&f.retryDisturbed, "retry-disturbed", 0, "run a repetition again, up to N times, while something outside the run used its cores (every attempt is kept; disturbed ones enter no figure)")
 	cmd.Flags().StringVar(&f.claims, "claims", "", "claims file to judge against this invocation's results; the verdicts are printed and go into the report")
+	cmd.Flags().StringVar(&f.sut, "sut", "", "Docker engine of the host the upstream and proxies run on (unix:// or tcp://; default: this host's)")
+	cmd.Flags().StringVar(&f.sutAddress, "sut-address", "", "that host's IPv4 address, where the load goes (with --sut)")
 	return cmd
 }
 
@@ -144,6 +166,14 @@ func loadCompareSet(args []string, f compareFlags) (*compareSet, error) {
 	return set, nil
 }
 
+// sut is the SUT host the flags name; nil: this one.
+func (set *compareSet) sut() *lab.SUT {
+	if set.f.sut == "" {
+		return nil
+	}
+	return &lab.SUT{Engine: set.f.sut, Address: set.f.sutAddress}
+}
+
 // run measures each scenario in turn, prints its table, and ends with the
 // claims and the one report of the whole set.
 func (set *compareSet) run(ctx context.Context, e *lab.Engine, root string, out, errOut io.Writer) error {
@@ -154,6 +184,7 @@ func (set *compareSet) run(ctx context.Context, e *lab.Engine, root string, out,
 		res, path, err := lab.Compare(ctx, e, sc, lab.Options{
 			Root: root, ResultsDir: set.f.resultsDir, RawDir: set.f.rawDir, Version: toolVersion(root), Observer: disp.observe,
 			SkipVerify: set.f.skipVerify, Capacity: set.capacity, Verified: verified, RetryDisturbed: set.f.retryDisturbed,
+			SUT: set.sut(),
 		})
 		disp.done()
 		if res != nil && path != "" {

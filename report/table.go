@@ -32,8 +32,8 @@ func NewTable(f *File) Reporter {
 		}
 		writeTableInfo(w, f)
 		pl := f.Placement
-		w("\n%s; * = target rate not delivered; latency as the load generator saw it, from the send (service) and, for paced steps, from the intended send time (p99 intended); CPU s = proxy CPU time in the step\nplacement: proxy on CPU %s, upstream on CPU %s, load generator on CPU %s\n",
-			intervalLegend(minRuns(f)), pl.ProxyCPUs, pl.UpstreamCPUs, pl.LoadgenCPUs)
+		w("\n%s; * = target rate not delivered; latency as the load generator saw it, from the send (service) and, for paced steps, from the intended send time (p99 intended); CPU s = proxy CPU time in the step\nplacement: proxy on CPU %s, upstream on CPU %s, load generator on CPU %s%s\n",
+			intervalLegend(minRuns(f)), pl.ProxyCPUs, pl.UpstreamCPUs, pl.LoadgenCPUs, sutWhere(f.Host.SUT))
 		return done()
 	}
 }
@@ -223,4 +223,16 @@ func missesText(c *lab.StepProbes) string {
 		return "unknown"
 	}
 	return fmt.Sprint(n)
+}
+
+// sutWhere says where the proxy and the upstream ran when it was not this
+// host.
+func sutWhere(s *lab.SUTHost) string {
+	switch {
+	case s == nil:
+		return ""
+	case s.SameMachine:
+		return fmt.Sprintf("; proxy and upstream on the SUT engine %s at %s (a network namespace of this host)", s.Engine, s.Address)
+	}
+	return fmt.Sprintf("; proxy and upstream on the SUT host %s (%s at %s), the load generator on this one", s.Name, s.Engine, s.Address)
 }

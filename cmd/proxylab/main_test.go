@@ -566,6 +566,21 @@ func TestCompareCountsWithProbes(t *testing.T) {
 	}
 	// The smoke test covers verification; this one is about the probes.
 	res, _, out := compare(t, 5*time.Minute, "cmd/proxylab/testdata/probes.yaml", "--skip-verify")
+	checkProbeCounts(t, res)
+	if res.Probes.ReaderCPUs != res.Placement.LoadgenCPUs || res.Probes.ReaderPinError != "" {
+		t.Errorf("reader pinned to %q (%s), load generator on %q", res.Probes.ReaderCPUs, res.Probes.ReaderPinError, res.Placement.LoadgenCPUs)
+	}
+	if !strings.Contains(out, "eBPF probes ("+res.Probes.Mode+" mode)") {
+		t.Errorf("table does not report the probes:\n%s", out)
+	}
+}
+
+// checkProbeCounts asserts what a run of testdata/probes.yaml owes,
+// wherever its probes ran: the attach mode, accepts equal to the requests
+// sent, a perf buffer that accounts for every sampled event, agreement with
+// the load generator's and the upstream's counts, and the detached twin.
+func checkProbeCounts(t *testing.T, res *lab.Results) {
+	t.Helper()
 	if res.Probes == nil || res.Probes.Mode == "" {
 		t.Fatalf("results do not say how the probes were attached: %+v", res.Probes)
 	}
@@ -602,12 +617,6 @@ func TestCompareCountsWithProbes(t *testing.T) {
 		t.Errorf("no twin with the probes detached, or no ratios: %+v", o)
 	} else {
 		t.Logf("overhead: %+v, throughput ratio %.3f, CPU per request ratio %.3f", o.Off, *o.ThroughputRatio, *o.CPUPerRequestRatio)
-	}
-	if res.Probes.ReaderCPUs != res.Placement.LoadgenCPUs || res.Probes.ReaderPinError != "" {
-		t.Errorf("reader pinned to %q (%s), load generator on %q", res.Probes.ReaderCPUs, res.Probes.ReaderPinError, res.Placement.LoadgenCPUs)
-	}
-	if !strings.Contains(out, "eBPF probes ("+res.Probes.Mode+" mode)") {
-		t.Errorf("table does not report the probes:\n%s", out)
 	}
 }
 

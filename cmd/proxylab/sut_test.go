@@ -104,22 +104,12 @@ func TestCompareProbesOnSUTHost(t *testing.T) {
 		t.Skip("host lacks the capability: eBPF probes need root")
 	}
 	res, _, _ := compareOn(t, sut.e, 5*time.Minute, append([]string{"cmd/proxylab/testdata/probes.yaml", "--skip-verify"}, sut.args()...)...)
-	if res.Probes == nil || res.Probes.Mode == "" {
-		t.Fatalf("results do not say how the probes attached on the SUT host: %+v", res.Probes)
+	checkProbeCounts(t, res)
+	if !strings.Contains(res.Host.SUT.Readings, "/proc of the SUT host") {
+		t.Errorf("readings %q: want them taken on the SUT host", res.Host.SUT.Readings)
 	}
-	st := res.Proxies[0].Runs[0].Steps[0]
-	c := st.Probes
-	if c == nil {
-		t.Fatal("step has no probe counts")
-	}
-	if c.Accepts < st.Requests || c.Accepts > st.Requests+uint64(res.Scenario.Load.Connections) {
-		t.Errorf("probes on the SUT host counted %d accepts for %d requests without keep-alive", c.Accepts, st.Requests)
-	}
-	if k := c.Check; k == nil || k.UpstreamError != "" || c.AcceptsOff() != 0 || c.ConnectsOff() != 0 {
-		t.Errorf("probes %d accepts, %d connects; check %+v", c.Accepts, c.Connects, k)
-	}
-	if st.Overhead == nil || st.Overhead.Off.Requests == 0 {
-		t.Errorf("no twin with the probes detached on the SUT host: %+v", st.Overhead)
+	if r := res.Probes.ReaderCPUs; r != res.Placement.UpstreamCPUs {
+		t.Errorf("reader pinned to %q (%s), want the upstream's CPUs on the SUT host, %q", r, res.Probes.ReaderPinError, res.Placement.UpstreamCPUs)
 	}
 }
 

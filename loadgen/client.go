@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -25,13 +26,29 @@ const readBufferBytes = 4 << 10
 // requests in flight never exceed the slots, and a slow target makes the
 // worker late for its next slot instead of queueing requests out of sight.
 //
-// The response head is parsed by fasthttp into buffers reused for every
-// request, and the body is read through and counted, never kept, so a
-// keep-alive exchange allocates nothing and large bodies cost no memory.
+// The response head is parsed in place when it has the plain shape nearly
+// every answer has, and by fasthttp into buffers reused for every request
+// otherwise (response.go); the body is read through and counted, never
+// kept, so a keep-alive exchange allocates nothing and large bodies cost no
+// memory.
 type conn struct {
 	nc   *trackedConn // nil until dialled, and after any error or close
+	raw  syscall.RawConn
 	br   *bufio.Reader
 	resp fasthttp.Response
+
+	// The state of the raw socket callbacks (socket.go), kept here and the
+	// callbacks bound once, so that sending and reading allocate nothing.
+	pending  []byte // the request while its first write is to be made
+	wrote    int
+	writeErr error
+	writeRaw func(fd uintptr) bool
+	rbuf     []byte // where the read in progress goes
+	rn       int
+	readErr  error
+	readRaw  func(fd uintptr) bool
+
+	body io.LimitedReader // what discard reads a body through, reused
 
 	// What the watchdog reads to enforce the timeout: the open connection,
 	// when the request in flight was sent (ns since the step's start, -1
@@ -49,6 +66,7 @@ type conn struct {
 
 func newConn() *conn {
 	c := &conn{}
+	c.writeRaw, c.readRaw = c.writeNow, c.readNow
 	c.resp.StreamBody = true
 	c.since.Store(-1)
 	c.timedOut.Store(-1)
@@ -60,7 +78,15 @@ func newConn() *conn {
 // closed.
 func (c *conn) exchange(g *Generator, sent time.Duration) (code, bodyBytes int, err error) {
 	c.since.Store(int64(sent))
-	defer c.since.Store(-1)
+	code, bodyBytes, err = c.attempt(g, sent)
+	c.since.Store(-1)
+	return code, bodyBytes, err
+}
+
+// attempt is exchange's work between marking the request in flight for the
+// watchdog and clearing the mark: two plain calls, cheaper than a deferred
+// one on every request.
+func (c *conn) attempt(g *Generator, sent time.Duration) (code, bodyBytes int, err error) {
 	for attempt := 0; ; attempt++ {
 		reused := c.nc != nil
 		if !reused {
@@ -68,22 +94,16 @@ func (c *conn) exchange(g *Generator, sent time.Duration) (code, bodyBytes int, 
 				return 0, 0, err
 			}
 		}
-		_, err = c.nc.Write(g.req.wire)
+		err = c.send(g.req.wire)
+		var closeAfter bool
 		if err == nil {
-			c.resp.SkipBody = g.req.method == http.MethodHead
-			err = c.resp.Read(c.br)
-		}
-		untilClose := false
-		if err == nil {
-			// A body without length or chunks ends with the connection.
-			untilClose = c.resp.BodyStream() != nil && c.resp.Header.ContentLength() == -2
-			bodyBytes, err = c.drain()
+			code, bodyBytes, closeAfter, err = c.readResponse(g.req.method == http.MethodHead)
 		}
 		if err == nil {
-			if !g.config.KeepAlive || c.resp.ConnectionClose() || untilClose {
+			if !g.config.KeepAlive || closeAfter {
 				c.close()
 			}
-			return c.resp.StatusCode(), bodyBytes, nil
+			return code, bodyBytes, nil
 		}
 		c.close()
 		// A keep-alive connection the peer closed while it was idle fails
@@ -102,11 +122,18 @@ func (c *conn) dial(g *Generator) error {
 		return err
 	}
 	c.nc = nc
+	c.raw = nil
+	if sc, ok := nc.Conn.(syscall.Conn); ok {
+		if raw, err := sc.SyscallConn(); err == nil {
+			c.raw = raw
+		}
+	}
 	c.live.Store(nc)
+	// The reader reads through c (socket.go), which reads nc's socket.
 	if c.br == nil {
-		c.br = bufio.NewReaderSize(nc, readBufferBytes)
+		c.br = bufio.NewReaderSize(c, readBufferBytes)
 	} else {
-		c.br.Reset(nc)
+		c.br.Reset(c)
 	}
 	return nil
 }
@@ -128,7 +155,7 @@ func (c *conn) close() {
 	if c.nc != nil {
 		c.live.Store(nil)
 		c.nc.Close()
-		c.nc = nil
+		c.nc, c.raw = nil, nil
 	}
 }
 

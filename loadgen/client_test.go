@@ -136,29 +136,14 @@ func TestResponseFraming(t *testing.T) {
 // TestBodyUntilClose: a response without Content-Length or chunks ends
 // where the server closes the connection, and is read whole.
 func TestBodyUntilClose(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	var accepted atomic.Int64
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			accepted.Add(1)
-			go func() {
-				defer c.Close()
-				if _, err := http.ReadRequest(bufio.NewReader(c)); err == nil {
-					io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\n"+strings.Repeat("u", 5000))
-				}
-			}()
+	addr, accepted := serveConns(t, func(c net.Conn) {
+		defer c.Close()
+		if _, err := http.ReadRequest(bufio.NewReader(c)); err == nil {
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\n"+strings.Repeat("u", 5000))
 		}
-	}()
+	})
 	var raw bytes.Buffer
-	res, err := Attack(context.Background(), Target{URL: "http://" + ln.Addr().String() + "/"}, Config{Connections: 2, KeepAlive: true},
+	res, err := Attack(context.Background(), Target{URL: "http://" + addr + "/"}, Config{Connections: 2, KeepAlive: true},
 		Step{Rate: 50, Duration: time.Second, Raw: &raw}, nil)
 	if err != nil {
 		t.Fatal(err)

@@ -17,8 +17,9 @@ import (
 // attack model (hits numbered in order, each timed from its send to the end
 // of its response body, a hit waiting while every connection is busy) and
 // result format (see Step.Raw), but sends with a client of its own: one
-// request encoded once, responses parsed by fasthttp into reused buffers,
-// no allocation per request on keep-alive connections.
+// request encoded once, plain responses parsed in place and every other one
+// by fasthttp into reused buffers, socket I/O below net.Conn (socket.go), no
+// allocation per request on keep-alive connections.
 //
 // A Generator runs one step at a time; Close it when done.
 type Generator struct {

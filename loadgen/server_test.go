@@ -55,3 +55,27 @@ func refusedURL(t *testing.T) string {
 	l.Close()
 	return "http://" + addr + "/"
 }
+
+// serveConns accepts connections on a free loopback port until the test
+// ends, counts them and hands each to serve in a goroutine of its own: a
+// server that writes exact bytes, for what net/http would not send.
+func serveConns(t *testing.T, serve func(net.Conn)) (addr string, accepted *atomic.Int64) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	accepted = new(atomic.Int64)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			accepted.Add(1)
+			go serve(c)
+		}
+	}()
+	return ln.Addr().String(), accepted
+}

@@ -9,27 +9,38 @@
 #     is one the upstream lacks, so the ratio is what a request costs.
 # Prints ours/wrk per pair and the median of each placement.
 #
+# A third section, paced, measures what a request costs the load generator
+# in CPU rather than what rate it reaches: with the upstream on the load
+# generator's CPU as in shared, rounds of ours paced at RATE, ours at
+# maximum rate and wrk at maximum rate, each one's CPU time (user+system of
+# its process) per request, and the medians, in µs per request. A paced
+# request pays for a timer and for waking an idle CPU, which an unpaced one
+# does not, so at any rate below the maximum it costs more.
+#
 # The upstream listens on an ephemeral port, so the bench never collides
 # with the lab's fixed ports. Everything it starts is stopped on exit,
 # Ctrl-C included.
 #
-# Environment: PAIRS (5), DURATION (10s), CONNECTIONS (64),
+# Environment: PAIRS (5, also the rounds of paced), DURATION (10s),
+# CONNECTIONS (64), RATE (5000, requests per second of the paced runs),
 # LOADGEN_CPU (0), UPSTREAM_CPU (1, the separate placement's),
-# PLACEMENTS ("separate shared"), PROXYLAB (a proxylab binary to use
+# PLACEMENTS ("separate shared paced"), PROXYLAB (a proxylab binary to use
 # instead of building one from this checkout).
 set -euo pipefail
 
 PAIRS=${PAIRS:-5}
 DURATION=${DURATION:-10s}
 CONNECTIONS=${CONNECTIONS:-64}
+RATE=${RATE:-5000}
 LOADGEN_CPU=${LOADGEN_CPU:-0}
 UPSTREAM_CPU=${UPSTREAM_CPU:-1}
-PLACEMENTS=${PLACEMENTS:-separate shared}
+PLACEMENTS=${PLACEMENTS:-separate shared paced}
 
 die() { printf 'bench-loadgen: %s\n' "$*" >&2; exit 1; }
 
 [[ $DURATION =~ ^[1-9][0-9]*s$ ]] || die "DURATION must be whole seconds such as 10s, got $DURATION"
 [[ $PAIRS =~ ^[1-9][0-9]*$ ]] || die "PAIRS must be a positive number, got $PAIRS"
+[[ $RATE =~ ^[1-9][0-9]*$ ]] || die "RATE must be a positive number of requests per second, got $RATE"
 
 for tool in wrk taskset go awk; do
 	command -v "$tool" >/dev/null || die "needs $tool (wrk: apt-get install wrk)"
@@ -52,13 +63,30 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # run CMD...: runs one load generator in the background and waits for it, so
-# that a signal reaches the trap at once instead of after the run.
+# that a signal reaches the trap at once instead of after the run. Sets cpu
+# to the CPU seconds (user+system) it used: the shell's account of its
+# reaped children, taken around the wait, holds the same kernel counters as
+# utime+stime of /proc/PID/stat, read once the process has exited, so that
+# its last moments are not missed (taskset execs the load generator, so the
+# child is the load generator itself).
 run() {
+	times >"$tmp/times0"
 	"$@" >"$tmp/out" 2>&1 &
 	pids+=($!)
 	local rc=0
 	wait $! || rc=$?
+	times >"$tmp/times1"
 	[ "$rc" -eq 0 ] || { cat "$tmp/out" >&2; die "$1 ... failed (exit $rc)"; }
+	cpu=$(children_cpu "$tmp/times0" "$tmp/times1")
+}
+
+# children_cpu BEFORE AFTER: the CPU seconds of the children reaped between
+# two outputs of times, whose second line is "XmY.YYYs XmY.YYYs" (user,
+# system).
+children_cpu() {
+	awk 'FNR == 2 {
+		for (i = 1; i <= 2; i++) { split($i, t, "m"); s[FILENAME] += t[1] * 60 + t[2] }
+	} END { printf "%.3f", s[ARGV[2]] - s[ARGV[1]] }' "$1" "$2"
 }
 
 (cd "$root" && go build -o "$tmp/upstream" ./upstream)
@@ -86,17 +114,23 @@ url=http://$addr/
 # generators reached its ceiling.
 hz=$(getconf CLK_TCK)
 upstream_ticks() { awk '{print $14 + $15}' "/proc/${pids[0]}/stat"; }
-# Both set rate; they run in this shell, not in a $(...), so that the trap
-# knows every process to stop.
+# Both set rate, requests and cpu; they run in this shell, not in a $(...),
+# so that the trap knows every process to stop. ours_run takes the rate to
+# send at as a second argument (0, as fast as possible, by default).
 ours_run() {
-	run taskset -c "$LOADGEN_CPU" "$ours" attack "$url" --rate 0 \
+	run taskset -c "$LOADGEN_CPU" "$ours" attack "$url" --rate "${2:-0}" \
 		--connections "$CONNECTIONS" --duration "$1"
 	rate=$(awk '/^achieved_rate:/ {print $2}' "$tmp/out")
+	requests=$(awk '/^requests:/ {print $2}' "$tmp/out")
+	if grep -q '^saturated:' "$tmp/out"; then
+		printf 'bench-loadgen: warning: ours did not keep up: %s\n' "$(sed -n 's/^saturated: *//p' "$tmp/out")" >&2
+	fi
 }
 # wrk -t1: one event-loop thread, as ours runs on one CPU.
 wrk_run() {
 	run taskset -c "$LOADGEN_CPU" wrk -t1 -c"$CONNECTIONS" -d"$1" "$url"
 	rate=$(awk '/^Requests\/sec:/ {print $2}' "$tmp/out")
+	requests=$(awk '/ requests in / {print $1}' "$tmp/out")
 }
 seconds=${DURATION%s}
 
@@ -125,19 +159,55 @@ pairs() {
 		printf "median ours/wrk, %s: %.3f (range %.3f-%.3f)\n", p, m, v[1], v[NR] }'
 }
 
+# us_per_request: the last run's CPU time per request, in µs.
+us_per_request() {
+	[ -n "$requests" ] && [ "$requests" -gt 0 ] || die "could not read the request count of a run"
+	awk -v c="$cpu" -v n="$requests" 'BEGIN {printf "%.2f", 1e6 * c / n}'
+}
+
+# median: the median of the numbers on stdin, one a line.
+median() {
+	sort -g | awk '{v[NR] = $1} END {
+		m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+		printf "%.2f (range %.2f-%.2f)", m, v[1], v[NR] }'
+}
+
+# paced: PAIRS rounds of ours paced, ours at maximum rate and wrk at maximum
+# rate, in that order, each one's CPU per request, then their medians.
+paced() {
+	printf '%-5s %14s %12s %14s %12s %14s %12s\n' round paced_req/s us/req ours_req/s us/req wrk_req/s us/req
+	local p=() o=() w=() i pr pc orr oc
+	for i in $(seq "$PAIRS"); do
+		ours_run "$DURATION" "$RATE"
+		pr=$rate pc=$(us_per_request)
+		ours_run "$DURATION"
+		orr=$rate oc=$(us_per_request)
+		wrk_run "$DURATION"
+		p+=("$pc") o+=("$oc") w+=("$(us_per_request)")
+		printf '%-5s %14.0f %12s %14.0f %12s %14.0f %12s\n' "$i" "$pr" "$pc" "$orr" "$oc" "$rate" "${w[-1]}"
+	done
+	echo "median CPU per request, µs: ours paced at $RATE/s $(printf '%s\n' "${p[@]}" | median)," \
+		"ours at maximum rate $(printf '%s\n' "${o[@]}" | median)," \
+		"wrk at maximum rate $(printf '%s\n' "${w[@]}" | median)"
+}
+
 echo "upstream $url; load generators on CPU $LOADGEN_CPU; $CONNECTIONS connections, $DURATION per run, $PAIRS pairs"
 for placement in $PLACEMENTS; do
 	case $placement in
-	separate) cpu=$UPSTREAM_CPU ;;
-	shared) cpu=$LOADGEN_CPU ;;
-	*) die "unknown placement $placement (separate or shared)" ;;
+	separate) where=$UPSTREAM_CPU ;;
+	shared | paced) where=$LOADGEN_CPU ;;
+	*) die "unknown placement $placement (separate, shared or paced)" ;;
 	esac
 	# Every thread of the upstream moves, not only its main one.
-	taskset -a -pc "$cpu" "${pids[0]}" >/dev/null
-	echo "$placement: upstream on CPU $cpu"
+	taskset -a -pc "$where" "${pids[0]}" >/dev/null
+	echo "$placement: upstream on CPU $where"
 	# A first, unmeasured round grows the upstream's pools and heap, so
 	# that the first measured run does not pay for them.
 	ours_run 2s
 	wrk_run 2s
-	pairs "$placement"
+	if [ "$placement" = paced ]; then
+		paced
+	else
+		pairs "$placement"
+	fi
 done

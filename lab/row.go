@@ -170,7 +170,10 @@ func (w *row) startProxy(ctx context.Context) error {
 
 // addr is where c listens in this run: on loopback, or on the SUT
 // address.
-func (r *runner) addr(c Component) string { return c.AddrOn(cmp.Or(r.host, loopbackHost)) }
+func (r *runner) addr(c Component) string { return c.AddrOn(r.hostIP()) }
+
+// hostIP is the address everything listens on: r.host, loopback when unset.
+func (r *runner) hostIP() string { return cmp.Or(r.host, loopbackHost) }
 
 // containerName names a container of this run and repetition.
 func (r *runner) containerName(rep int, what string) string {
@@ -189,7 +192,7 @@ func (r *runner) upstreamSpec(rep int) ContainerSpec {
 func (r *runner) proxySpec(a *Artifact, rep int) ContainerSpec {
 	return ContainerSpec{
 		Artifact: a, RunID: r.o.RunID, Name: r.containerName(rep, a.Name), CPUs: r.placement.ProxyCPUs, Memory: r.placement.ProxyMemory,
-		Env: a.Env(cmp.Or(r.host, loopbackHost), r.addr(r.upstream.Component)), Tmpfs: a.Tmpfs,
+		Env: a.Env(r.hostIP(), r.addr(r.upstream.Component)), Tmpfs: a.Tmpfs,
 	}
 }
 
@@ -541,11 +544,15 @@ const (
 
 // parties are the run's own processes on this host: this one (the load
 // generator and the probe reader), the proxy's and the upstream's, and on
-// a SUT host that is this machine the agent too. (Kernel threads
-// processTimes leaves out by itself.) Read once per reading: a SUT
-// container's tree is a request to its agent.
+// a SUT host that is this machine the agent too; on a SUT host that is
+// another machine, only this one. (Kernel threads processTimes leaves out
+// by itself.) Read once per reading: a SUT container's tree is a request
+// to its agent.
 func (w *row) parties() map[int]bool {
 	out := map[int]bool{os.Getpid(): true}
+	if w.sutLabel() != "" {
+		return out
+	}
 	for _, r := range []Running{w.px, w.up} {
 		if r != nil {
 			for _, pid := range r.Pids() {
@@ -559,11 +566,12 @@ func (w *row) parties() map[int]bool {
 	return out
 }
 
-// sutParties are parties from the SUT host's reading: the trees it read,
-// which are this host's processes when the SUT host is this machine (on
-// another machine, its agent leaves them out of what it reports).
+// sutParties are parties from the SUT host's reading, which holds the
+// trees of the row's containers: this host's processes when the SUT host
+// is this machine. Without a reading, or on another machine, they are
+// parties().
 func (w *row) sutParties(rd *AgentReading) map[int]bool {
-	if rd == nil || !w.r.sut.same {
+	if rd == nil || w.sutLabel() != "" {
 		return w.parties()
 	}
 	out := map[int]bool{os.Getpid(): true, w.r.sut.info.PID: true}

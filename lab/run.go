@@ -463,7 +463,11 @@ func (r *runner) preflight(ctx context.Context, rows []Component) error {
 		return fmt.Errorf("list containers: %w", err)
 	}
 	if len(left) > 0 {
-		return fmt.Errorf("%d container(s) of an earlier proxylab run still exist; remove them with: proxylab cleanup", len(left))
+		cleanup := "proxylab cleanup"
+		if r.sut != nil {
+			cleanup += " --sut " + r.sut.Engine
+		}
+		return fmt.Errorf("%d container(s) of an earlier proxylab run still exist on %s; remove them with: %s", len(left), r.e.Endpoint, cleanup)
 	}
 	for _, c := range append([]Component{Upstream}, rows...) {
 		if c.NoContainer {

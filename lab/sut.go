@@ -68,8 +68,9 @@ type sutHost struct {
 }
 
 // checkSUT refuses, before anything is built, a SUT the run could not
-// measure: an engine of another architecture (the lab builds x86-64
-// binaries only) or a placement that names CPUs the SUT host lacks.
+// measure: an address that cannot be another host's, or an engine that
+// does not say what it runs on or runs on another architecture than
+// x86-64, the only one the lab builds for.
 func checkSUT(ctx context.Context, e *Engine, o *SUT) (*sutHost, error) {
 	addr, err := SUTAddress(o.Address)
 	if err != nil {
@@ -106,9 +107,10 @@ func sutPlacement(sc *scenarios.Scenario, sutCPUs, localCPUs int) (Placement, er
 	return p, nil
 }
 
-// start runs the agent on the SUT host, privileged when the engine allows
-// it (the probes need it), and waits until it answers on the SUT address:
-// that also proves the address is the SUT host's and reachable from here.
+// start runs the agent on the SUT host, with the least access its probes
+// need that the engine grants (startAgent), and waits until it answers on
+// the SUT address: that also proves the address reachable from here, and
+// its host's list of addresses that it is that host's.
 func (s *sutHost) start(ctx context.Context, a *Artifact, runID string, p Placement, probes *scenarios.Probes) error {
 	s.cpus = p.UpstreamCPUs
 	token := make([]byte, 16)

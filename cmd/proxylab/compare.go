@@ -61,9 +61,10 @@ another host's Docker engine (unix:// or tcp://; an ssh:// engine: forward
 its socket with ssh -L and name that) and the load goes from this host to
 ADDR, that host's address: the only address outside 127.0.0.0/8 the lab
 sends traffic to. The lab's reader runs there too (proxylab agent, in a
-container with the host's PID namespace, privileged when the scenario
-enables probes) and takes the proxy's and the upstream's CPU, memory and
-probe counts on that host. scripts/setup.sh --remote-test makes such a host
+container with the host's PID namespace and, when the scenario enables
+probes, the capabilities they need as far as that engine grants them) and
+takes the proxy's and the upstream's CPU, memory and probe counts on that
+host. scripts/setup.sh --remote-test makes such a host
 here, in a network namespace.
 
 A results file is written after every row's run, so Ctrl-C keeps what was

@@ -1,9 +1,7 @@
 package main
 
 import (
-	"bufio"
 	"context"
-	"io"
 	"os/exec"
 	"runtime"
 	"strings"
@@ -25,29 +23,18 @@ func TestCompareMarksDisturbedRepetition(t *testing.T) {
 	defer cancel()
 	// Up to 3 retries: the burner takes one, the host's own steal may take
 	// another.
-	cmd := proxylab(ctx, "compare", "--results-dir", dir, "--skip-verify", "--retry-disturbed", "3", "cmd/proxylab/testdata/disturbed.yaml")
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = cmd.Stdout
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	var out strings.Builder
 	burner := &burner{cpus: proxyCPUs(t)}
 	defer burner.stop()
-	lines := bufio.NewScanner(io.TeeReader(stdout, &out))
-	for lines.Scan() {
-		switch l := lines.Text(); {
-		case strings.Contains(l, "starting go (repetition 2/2)") && burner.cmd == nil:
+	out, err := watchCompare(t, ctx, func(line string, _ *exec.Cmd) {
+		switch {
+		case strings.Contains(line, "starting go (repetition 2/2)") && burner.cmd == nil:
 			burner.start(t)
-		case strings.Contains(l, "running it again"):
+		case strings.Contains(line, "running it again"):
 			burner.stop()
 		}
-	}
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("proxylab compare: %v\n%s", err, out.String())
+	}, "--results-dir", dir, "--skip-verify", "--retry-disturbed", "3", "cmd/proxylab/testdata/disturbed.yaml")
+	if err != nil {
+		t.Fatalf("proxylab compare: %v\n%s", err, out)
 	}
 	path := onlyResultsFile(t, dir)
 	checkSchema(t, path)
@@ -83,7 +70,7 @@ func TestCompareMarksDisturbedRepetition(t *testing.T) {
 		attempts[r.Repetition]++
 	}
 	if burned == nil || !burned.Disturbed || !strings.Contains(burned.Steps[0].Disturbance, "sh (pid ") || attempts[2] < 2 {
-		t.Errorf("repetition 2's first attempt %+v, %d attempts: want it disturbed by the burner (sh) and run again\n%s", burned, attempts[2], out.String())
+		t.Errorf("repetition 2's first attempt %+v, %d attempts: want it disturbed by the burner (sh) and run again\n%s", burned, attempts[2], out)
 	}
 	for rep, r := range last {
 		if !r.Counts() && attempts[rep] != 4 {
@@ -93,8 +80,8 @@ func TestCompareMarksDisturbedRepetition(t *testing.T) {
 	if s := res.Proxies[0].Summary; counting > 0 && (len(s) != 1 || s[0].AchievedRate.N != counting) || counting == 0 && len(s) != 0 {
 		t.Errorf("summary %+v, want one step over the %d runs that count", s, counting)
 	}
-	if !strings.Contains(out.String(), "DISTURBED") {
-		t.Errorf("output does not say a run was disturbed:\n%s", out.String())
+	if !strings.Contains(out, "DISTURBED") {
+		t.Errorf("output does not say a run was disturbed:\n%s", out)
 	}
 }
 

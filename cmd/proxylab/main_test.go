@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -373,29 +374,15 @@ func duringStep(t *testing.T, act func(cmd *exec.Cmd), extra ...string) (code in
 	defer cancel()
 	// --skip-verify: these runs are about stopping, and the smoke test
 	// already covers verification.
-	cmd := proxylab(ctx, append([]string{"compare", "cmd/proxylab/testdata/long.yaml", "--results-dir", dir, "--skip-verify"}, extra...)...)
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = cmd.Stdout
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	var seen strings.Builder
-	sc := bufio.NewScanner(stdout)
 	acted := false
-	for sc.Scan() {
-		line := sc.Text()
-		seen.WriteString(line + "\n")
+	output, err := watchCompare(t, ctx, func(line string, cmd *exec.Cmd) {
 		if !acted && strings.Contains(line, "step 1/1") && strings.Contains(line, "live") {
 			act(cmd)
 			acted = true
 		}
-	}
-	err = cmd.Wait()
+	}, append([]string{"cmd/proxylab/testdata/long.yaml", "--results-dir", dir, "--skip-verify"}, extra...)...)
 	if !acted {
-		t.Fatalf("the run never reached its step:\n%s", seen.String())
+		t.Fatalf("the run never reached its step:\n%s", output)
 	}
 	var ee *exec.ExitError
 	if errors.As(err, &ee) {
@@ -405,7 +392,29 @@ func duringStep(t *testing.T, act func(cmd *exec.Cmd), extra ...string) (code in
 	}
 	path = onlyResultsFile(t, dir)
 	checkSchema(t, path)
-	return code, seen.String(), path
+	return code, output, path
+}
+
+// watchCompare runs proxylab compare with args and calls onLine with each
+// line of its output as it comes, while the run is live; it returns the
+// whole output and how the run ended.
+func watchCompare(t *testing.T, ctx context.Context, onLine func(line string, cmd *exec.Cmd), args ...string) (string, error) {
+	t.Helper()
+	cmd := proxylab(ctx, append([]string{"compare"}, args...)...)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = cmd.Stdout
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	lines := bufio.NewScanner(io.TeeReader(stdout, &out))
+	for lines.Scan() {
+		onLine(lines.Text(), cmd)
+	}
+	return out.String(), cmd.Wait()
 }
 
 // interrupt sends sig in the middle of a long step and checks that the run

@@ -142,11 +142,13 @@ func plainHead(b []byte, skipBody bool) (h head, size int, ok bool) {
 		}
 	}
 	switch {
-	case skipBody || h.code == 204 || h.code == 304:
+	case h.code == 204 || h.code == 304:
 		// No body, whatever the head says.
 	case length < 0:
-		return head{}, 0, false // ends with the connection
-	default:
+		// A body that ends with the connection; an answer to HEAD without
+		// a length fasthttp takes as one that ends it too.
+		return head{}, 0, false
+	case !skipBody:
 		h.length = length
 	}
 	return h, size, true

@@ -54,6 +54,7 @@ func TestPlainHead(t *testing.T) {
 		{name: "non-ASCII value", raw: "HTTP/1.1 200 OK\r\nX-A: caf\xc3\xa9\r\nContent-Length: 2\r\n\r\nhi"},
 		{name: "head not all buffered", raw: "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n"},
 		{name: "trailer announced", raw: "HTTP/1.1 200 OK\r\nTrailer: X-T\r\nContent-Length: 2\r\n\r\nhi"},
+		{name: "HEAD without length", raw: "HTTP/1.1 200 OK\r\n\r\n", skipBody: true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -67,21 +68,56 @@ func TestPlainHead(t *testing.T) {
 			if end := strings.Index(tc.raw, "\r\n\r\n") + 4; size != end {
 				t.Errorf("head size %d, want %d", size, end)
 			}
-			var resp fasthttp.Response
-			resp.StreamBody, resp.SkipBody = true, tc.skipBody
-			if err := resp.Read(bufio.NewReader(strings.NewReader(tc.raw))); err != nil {
-				t.Fatalf("fasthttp: %v", err)
-			}
-			length := max(resp.Header.ContentLength(), 0)
-			if tc.skipBody || resp.BodyStream() == nil {
-				length = 0
-			}
-			got := head{code: resp.StatusCode(), length: length, close: resp.ConnectionClose()}
-			if got != h {
-				t.Errorf("fasthttp reads %+v, plainHead %+v", got, h)
+			if got, err := fasthttpHead(tc.raw, tc.skipBody); err != nil || got != h {
+				t.Errorf("fasthttp reads %+v (%v), plainHead %+v", got, err, h)
 			}
 		})
 	}
+}
+
+// fasthttpHead is what fasthttp reads of a response: the reference for
+// every head plainHead takes.
+func fasthttpHead(raw string, skipBody bool) (head, error) {
+	var resp fasthttp.Response
+	resp.StreamBody, resp.SkipBody = true, skipBody
+	if err := resp.Read(bufio.NewReader(strings.NewReader(raw))); err != nil {
+		return head{}, err
+	}
+	length := max(resp.Header.ContentLength(), 0)
+	if skipBody || resp.BodyStream() == nil {
+		length = 0
+	}
+	return head{code: resp.StatusCode(), length: length, close: resp.ConnectionClose()}, nil
+}
+
+// FuzzPlainHead: whatever bytes a hostile target answers, a head plainHead
+// takes is one fasthttp reads alike (status, body size, close), and its
+// size ends at the head's blank line. Heads it leaves go to fasthttp
+// itself, so they need no check.
+func FuzzPlainHead(f *testing.F) {
+	for _, seed := range []string{
+		"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello",
+		"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n",
+		"HTTP/1.1 304 Not Modified\r\nContent-Length: 10\r\n\r\n",
+		"HTTP/1.1 301 Moved\r\ncontent-length: 0\r\nconnection: keep-alive\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+	} {
+		f.Add(seed, false)
+		f.Add(seed, true)
+	}
+	f.Fuzz(func(t *testing.T, raw string, skipBody bool) {
+		h, size, ok := plainHead([]byte(raw), skipBody)
+		if !ok {
+			return
+		}
+		if size > len(raw) || size < 4 || raw[size-4:size] != "\r\n\r\n" {
+			t.Fatalf("head size %d of %q does not end at a blank line", size, raw)
+		}
+		got, err := fasthttpHead(raw, skipBody)
+		if err != nil || got != h {
+			t.Fatalf("%q: fasthttp reads %+v (%v), plainHead %+v", raw, got, err, h)
+		}
+	})
 }
 
 // TestResponseShapes answers with each shape of response, the plain ones

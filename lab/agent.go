@@ -27,7 +27,7 @@ type AgentConfig struct {
 	Probes *bpf.Options
 	// IdleExit ends the agent when no authorised request came for that
 	// long, so that an agent whose lab died does not stay on the host
-	// (privileged, with probes attached) for ever; 0 = never.
+	// (with capabilities and probes attached) for ever; 0 = never.
 	IdleExit time.Duration
 	// Ready, when set, is called with the bound address once the agent is
 	// listening and its probes are set up, before the first request is

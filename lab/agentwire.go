@@ -8,8 +8,9 @@ import (
 
 // The agent is proxylab's own reader on a SUT host (a Docker engine other
 // than this host's): the lab's static binary in a scratch image, run there
-// with the host's PID namespace and network (`proxylab agent`), privileged
-// when the engine allows it, so that the probes can attach. It reads what a
+// with the host's PID namespace and network (`proxylab agent`) and, when
+// the probes are wanted, the least capabilities they need that the engine
+// grants (startAgent). It reads what a
 // single-host run reads from /proc and the probes, with the same code, and
 // serves it as JSON over HTTP on the SUT address, the one address the lab
 // sends traffic to there. These are its messages.

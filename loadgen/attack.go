@@ -21,7 +21,7 @@ import (
 // On ctx cancellation Attack stops sending, aborts the requests in flight and
 // returns what completed before the cancellation (Duration is the real elapsed
 // time, Interrupted is true) together with ctx.Err(). The result is nil only
-// when the step or the generator is unusable.
+// when the step or the generator is unusable, or the step could not start.
 func (g *Generator) Attack(ctx context.Context, s Step, progress func(Progress)) (*StepResult, error) {
 	if err := s.validate(); err != nil {
 		return nil, err
@@ -35,18 +35,22 @@ func (g *Generator) Attack(ctx context.Context, s Step, progress func(Progress))
 		rec.cutOff(0)
 		return rec.result(g.config.Connections, true), err
 	}
-	rec, interrupted, rawErr := g.run(ctx, s, progress)
+	rec, interrupted, err := g.run(ctx, s, progress)
+	if rec == nil {
+		return nil, err
+	}
 	res := rec.result(g.config.Connections, interrupted)
 	if interrupted {
 		return res, ctx.Err()
 	}
-	return res, rawErr
+	return res, err
 }
 
 // Warmup runs load at the step's rate and duration and discards the
 // measurements, so that connection set-up, cold caches and pool growth, in
 // the proxy and in this client, stay out of the statistics. It returns an
-// error only for an invalid step, a closed or busy generator, or ctx.Err().
+// error only for an invalid step, a closed or busy generator, a step that
+// could not start (no descriptor left for its event loops), or ctx.Err().
 func (g *Generator) Warmup(ctx context.Context, s Step) error {
 	if err := s.validate(); err != nil {
 		return err
@@ -59,32 +63,48 @@ func (g *Generator) Warmup(ctx context.Context, s Step) error {
 		return err
 	}
 	s.Raw = nil
-	if _, interrupted, _ := g.run(ctx, s, nil); interrupted {
+	rec, interrupted, err := g.run(ctx, s, nil)
+	switch {
+	case rec == nil:
+		return err
+	case interrupted:
 		return ctx.Err()
 	}
 	return nil
 }
 
-// group is the recorder a share of the workers write into. Groups, one per
-// CPU the process may use, keep workers running in parallel from contending
-// for one lock and one set of histograms; they are merged when the step ends.
+// group is the recorder of one loop's workers. Loops, one per CPU the
+// process may use, keep workers running in parallel from contending for one
+// set of histograms; their recorders are merged when the step ends. Only
+// the loop's goroutine records into its group.
 type group struct {
-	mu  sync.Mutex
-	rec *recorder
+	rec  *recorder
+	loop *loop
 }
 
 // run sends one step, one worker per connection slot, and returns what the
-// workers recorded, merged.
-func (g *Generator) run(ctx context.Context, s Step, progress func(Progress)) (rec *recorder, interrupted bool, rawErr error) {
+// workers recorded, merged. A nil recorder means the step could not start.
+func (g *Generator) run(ctx context.Context, s Step, progress func(Progress)) (rec *recorder, interrupted bool, err error) {
 	start := time.Now()
 	sched := newSchedule(s.Rate, s.Duration, start)
 	groups := make([]*group, min(runtime.GOMAXPROCS(0), len(g.slots)))
 	for i := range groups {
-		groups[i] = &group{rec: newRecorder(s, start)}
+		l, err := newLoop(start, sched, g.config.timeout())
+		if err != nil {
+			for _, gr := range groups[:i] {
+				gr.loop.close()
+			}
+			return nil, false, err
+		}
+		groups[i] = &group{rec: newRecorder(s, start), loop: l}
 	}
 	var raw *rawWriter
 	if s.Raw != nil {
 		raw = newRawWriter(s.Raw, g.req, start)
+	}
+	for i, c := range g.slots {
+		gr := groups[i%len(groups)]
+		gr.loop.add(c, func() { g.work(c, sched, gr, raw) })
 	}
 
 	aborted := make(chan struct{})
@@ -95,7 +115,9 @@ func (g *Generator) run(ctx context.Context, s Step, progress func(Progress)) (r
 			gr.rec.cutOff(cut)
 		}
 		sched.halt()
-		g.conns.abort()
+		for _, gr := range groups {
+			gr.loop.abort()
+		}
 	})
 	stopProgress := reportProgress(func() (n, failed uint64) {
 		for _, gr := range groups {
@@ -104,40 +126,39 @@ func (g *Generator) run(ctx context.Context, s Step, progress func(Progress)) (r
 		}
 		return n, failed
 	}, start, progress)
-	stopWatchdog := watchdog(start, g.config.timeout(), g.slots)
 
 	var wg sync.WaitGroup
-	for i, c := range g.slots {
-		wg.Go(func() { g.work(c, sched, groups[i%len(groups)], raw) })
+	for _, gr := range groups {
+		wg.Go(gr.loop.run)
 	}
 	wg.Wait()
 
-	stopWatchdog()
 	stopProgress()
 	if !stopAbort() {
 		<-aborted
-		// Every worker has returned, so no dial can race the pool reopening.
+		// An interruption that came as the loops ended found connections
+		// they no longer watched.
 		for _, c := range g.slots {
 			c.close()
 		}
-		g.conns.resume()
 		interrupted = true
+	}
+	for _, gr := range groups {
+		gr.loop.close()
 	}
 	rec = groups[0].rec
 	for _, gr := range groups[1:] {
 		rec.merge(gr.rec)
 	}
 	if raw != nil {
-		rawErr = raw.close()
+		err = raw.close()
 	}
-	return rec, interrupted, rawErr
+	return rec, interrupted, err
 }
 
 // work is one worker: it claims the next hit, waits for its time, sends it on
 // its own connection and records the outcome, until the schedule ends.
 func (g *Generator) work(c *conn, sched *schedule, gr *group, raw *rawWriter) {
-	timer := time.NewTimer(time.Hour)
-	timer.Stop()
 	now := time.Since(sched.start)
 	for {
 		due, slot, ok := sched.claim(now)
@@ -147,7 +168,7 @@ func (g *Generator) work(c *conn, sched *schedule, gr *group, raw *rawWriter) {
 		// A hit whose slot had passed when it was claimed waited for this
 		// worker: every connection was busy until now.
 		claimed := max(slot, now)
-		if due > now && !sched.waitUntil(due, timer) {
+		if due > now && !c.lp.sleep(c, due) {
 			return
 		}
 		seq, sent := sched.send()
@@ -170,10 +191,7 @@ func (g *Generator) work(c *conn, sched *schedule, gr *group, raw *rawWriter) {
 		case code < 200 || code >= 400:
 			h.err = c.statusError(code)
 		}
-		gr.mu.Lock()
-		kept := gr.rec.record(&h)
-		gr.mu.Unlock()
-		if kept && raw != nil {
+		if gr.rec.record(&h) && raw != nil {
 			raw.add(&h, bodyBytes)
 		}
 	}

@@ -2,14 +2,11 @@ package loadgen
 
 import (
 	"bufio"
-	"context"
 	"errors"
 	"io"
 	"net"
 	"net/http"
 	"strconv"
-	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -32,30 +29,33 @@ const readBufferBytes = 4 << 10
 // kept, so a keep-alive exchange allocates nothing and large bodies cost no
 // memory.
 type conn struct {
-	nc   *trackedConn // nil until dialled, and after any error or close
-	raw  syscall.RawConn
-	br   *bufio.Reader
-	resp fasthttp.Response
+	fd     int   // -1 until dialled, and after any error or close
+	gen    int32 // counts the slot's connections, to tell events about an earlier one apart
+	remote net.Addr
+	br     *bufio.Reader
+	resp   fasthttp.Response
+	body   io.LimitedReader // what discard reads a body through, reused
 
-	// The state of the raw socket callbacks (socket.go), kept here and the
-	// callbacks bound once, so that sending and reading allocate nothing.
-	pending  []byte // the request while its first write is to be made
-	wrote    int
-	writeErr error
-	writeRaw func(fd uintptr) bool
-	rbuf     []byte // where the read in progress goes
-	rn       int
-	readErr  error
-	readRaw  func(fd uintptr) bool
+	// sent is set when a request has just gone out, so that the first
+	// read waits for an answer instead of finding the socket empty.
+	sent bool
 
-	body io.LimitedReader // what discard reads a body through, reused
+	// The loop driving the slot during a step, and the slot's place in it;
+	// the worker's coroutine, and what it waits for (socket.go).
+	lp      *loop
+	index   int32
+	next    func() (struct{}, bool)
+	stop    func()
+	yield   func(struct{}) bool
+	waiting waitFor
+	until   time.Duration // the time a sleeping worker waits for, since the step's start
+	wakeErr error         // why a waiting worker was woken with its connection closed
 
-	// What the watchdog reads to enforce the timeout: the open connection,
-	// when the request in flight was sent (ns since the step's start, -1
-	// when idle) and, once it cut a request off, that request's send time.
-	live     atomic.Pointer[trackedConn]
-	since    atomic.Int64
-	timedOut atomic.Int64
+	// What the loop reads to enforce the timeout: when the request in
+	// flight was sent (since the step's start, -1 when idle) and, once it
+	// cut a request off, that request's send time.
+	since    time.Duration
+	timedOut time.Duration
 
 	// lastStatus caches the error text of the last non-2xx/3xx status, so
 	// that a target failing the same way every time costs no allocation.
@@ -64,31 +64,30 @@ type conn struct {
 	lastText string
 }
 
-func newConn() *conn {
-	c := &conn{}
-	c.writeRaw, c.readRaw = c.writeNow, c.readNow
+func newConn(remote net.Addr) *conn {
+	c := &conn{fd: -1, remote: remote, since: -1, timedOut: -1}
 	c.resp.StreamBody = true
-	c.since.Store(-1)
-	c.timedOut.Store(-1)
 	return c
 }
+
+func newReader(c *conn) *bufio.Reader { return bufio.NewReaderSize(c, readBufferBytes) }
 
 // exchange sends the request and reads the whole response. It returns the
 // status code and body size, or an error after which the connection is
 // closed.
 func (c *conn) exchange(g *Generator, sent time.Duration) (code, bodyBytes int, err error) {
-	c.since.Store(int64(sent))
+	c.since = sent
 	code, bodyBytes, err = c.attempt(g, sent)
-	c.since.Store(-1)
+	c.since = -1
 	return code, bodyBytes, err
 }
 
 // attempt is exchange's work between marking the request in flight for the
-// watchdog and clearing the mark: two plain calls, cheaper than a deferred
+// loop's timeout and clearing the mark: two plain calls, cheaper than a deferred
 // one on every request.
 func (c *conn) attempt(g *Generator, sent time.Duration) (code, bodyBytes int, err error) {
 	for attempt := 0; ; attempt++ {
-		reused := c.nc != nil
+		reused := c.fd >= 0
 		if !reused {
 			if err := c.dial(g); err != nil {
 				return 0, 0, err
@@ -116,28 +115,6 @@ func (c *conn) attempt(g *Generator, sent time.Duration) (code, bodyBytes int, e
 	}
 }
 
-func (c *conn) dial(g *Generator) error {
-	nc, err := g.conns.dial(context.Background(), "tcp", g.addr)
-	if err != nil {
-		return err
-	}
-	c.nc = nc
-	c.raw = nil
-	if sc, ok := nc.Conn.(syscall.Conn); ok {
-		if raw, err := sc.SyscallConn(); err == nil {
-			c.raw = raw
-		}
-	}
-	c.live.Store(nc)
-	// The reader reads through c (socket.go), which reads nc's socket.
-	if c.br == nil {
-		c.br = bufio.NewReaderSize(c, readBufferBytes)
-	} else {
-		c.br.Reset(c)
-	}
-	return nil
-}
-
 // drain reads the response body to its end and returns its size.
 func (c *conn) drain() (int, error) {
 	body := c.resp.BodyStream()
@@ -151,16 +128,8 @@ func (c *conn) drain() (int, error) {
 	return int(n), err
 }
 
-func (c *conn) close() {
-	if c.nc != nil {
-		c.live.Store(nil)
-		c.nc.Close()
-		c.nc, c.raw = nil, nil
-	}
-}
-
-// cutOff tells whether the watchdog ended the request sent at sent.
-func (c *conn) cutOff(sent time.Duration) bool { return c.timedOut.Load() == int64(sent) }
+// cutOff tells whether the loop's timeout ended the request sent at sent.
+func (c *conn) cutOff(sent time.Duration) bool { return c.timedOut == sent }
 
 // nothingAnswered tells whether an exchange failed before the peer sent
 // anything: fasthttp reports io.EOF when the connection ends before the
@@ -187,39 +156,4 @@ func (c *conn) statusError(code int) string {
 	}
 	c.lastText = text
 	return text
-}
-
-// watchdog closes the connection of every request older than the timeout.
-// One goroutine looking a few times per timeout costs less than a deadline
-// set on the socket for every request.
-func watchdog(start time.Time, timeout time.Duration, slots []*conn) (stop func()) {
-	every := min(max(timeout/20, 10*time.Millisecond), time.Second)
-	done := make(chan struct{})
-	exited := make(chan struct{})
-	go func() {
-		defer close(exited)
-		tick := time.NewTicker(every)
-		defer tick.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-tick.C:
-			}
-			now := int64(time.Since(start))
-			for _, c := range slots {
-				if s := c.since.Load(); s >= 0 && now-s > int64(timeout) && c.timedOut.Load() != s {
-					c.timedOut.Store(s)
-					// Close is safe while the worker reads: the read fails.
-					if nc := c.live.Load(); nc != nil {
-						nc.Close()
-					}
-				}
-			}
-		}
-	}()
-	return func() {
-		close(done)
-		<-exited
-	}
 }

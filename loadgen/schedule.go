@@ -24,7 +24,6 @@ type schedule struct {
 
 	hits    atomic.Uint64 // claimed, for the pacer
 	stopped atomic.Bool
-	stop    chan struct{} // closed by halt
 
 	// Sequence numbers are given at send time, together with the send
 	// time, under one lock, as vegeta does: then ordering results by seq
@@ -44,7 +43,6 @@ func newSchedule(rate int, d time.Duration, start time.Time) *schedule {
 		pacer:    vegeta.ConstantPacer{Freq: rate, Per: time.Second},
 		start:    start,
 		duration: d,
-		stop:     make(chan struct{}),
 	}
 }
 
@@ -77,27 +75,6 @@ func (s *schedule) send() (seq uint64, sent time.Duration) {
 	return seq, sent
 }
 
-// halt ends the step early: no hit is handed out after it, and workers
-// waiting for a hit's time wake up.
-func (s *schedule) halt() {
-	if s.stopped.CompareAndSwap(false, true) {
-		close(s.stop)
-	}
-}
-
-// waitUntil sleeps until due (since start) and reports false when the step
-// was halted first.
-func (s *schedule) waitUntil(due time.Duration, t *time.Timer) bool {
-	d := due - time.Since(s.start)
-	if d <= 0 {
-		return !s.stopped.Load()
-	}
-	t.Reset(d)
-	select {
-	case <-t.C:
-		return true
-	case <-s.stop:
-		t.Stop()
-		return false
-	}
-}
+// halt ends the step early: no hit is handed out after it, and the loops
+// wake the workers waiting for a hit's time (loop.wakeSleepers).
+func (s *schedule) halt() { s.stopped.Store(true) }

@@ -1,134 +1,210 @@
 package loadgen
 
 import (
+	"context"
 	"io"
 	"net"
 	"os"
 	"syscall"
 	"unsafe"
+
+	"golang.org/x/sys/unix"
 )
 
-// The hot path's socket I/O, below net.Conn. Its reads and writes go
-// through the runtime's blocking-syscall bookkeeping, which lets another
-// thread take over the CPU slot while the call blocks; on a non-blocking
-// socket the call never blocks, and the bookkeeping, and the thread
-// hand-offs it triggers when a loopback write is slow, are pure overhead on
-// every request. These are raw system calls on the same descriptor.
-//
-// The descriptor is reached through syscall.RawConn, so that closing the
-// connection (the watchdog, an abort) still wakes a waiting worker, and
-// every error is reported as net.Conn words it.
-//
-// The first read after a request still comes straight after the write,
-// and on a shared CPU it usually finds nothing yet: waiting for
-// readability first would save that read, but would miss a close or a
-// half-close by the peer that came before the request went out (the
-// poller's readiness is cleared when a raw wait starts), and the request
-// would then wait for its timeout instead of being retried at once.
+// A slot's connection is a non-blocking socket of its own, outside the
+// runtime's poller: the loop driving the slot (loop.go) watches it, and
+// the slot's worker, a coroutine of that loop, reads and writes it with
+// raw system calls and yields to the loop where it would block. Errors are
+// worded as net.Conn words them, "read tcp 127.0.0.1:40312->127.0.0.1:8081:
+// read: connection reset by peer", so that results read as before.
 
-// send writes the request; whatever does not fit the raw path (a partial
-// write, a full send buffer) falls back to net.Conn, whose errors are then
-// the ones reported.
-func (c *conn) send(req []byte) error {
-	if c.raw == nil {
-		_, err := c.nc.Write(req)
+// waitFor is what a waiting worker waits for.
+type waitFor uint8
+
+const (
+	notWaiting waitFor = iota
+	forRead
+	forWrite
+	forTime
+)
+
+// readEvents is a connection's watch while it is not being written: level
+// triggered, so that readiness is reported for as long as it lasts.
+const readEvents = unix.EPOLLIN | unix.EPOLLRDHUP
+
+// wait yields to the loop until it resumes the worker for w, and returns
+// why it did when the connection was closed meanwhile (a timeout, an
+// interruption).
+func (c *conn) wait(w waitFor) error {
+	c.waiting = w
+	c.yield(struct{}{})
+	err := c.wakeErr
+	c.waiting, c.wakeErr = notWaiting, nil
+	return err
+}
+
+// watch registers the socket with the loop's epoll instance for events,
+// tagged with the slot and the connection's generation, so that an event
+// about an earlier descriptor of the slot is told apart.
+func (c *conn) watch(op int, events uint32) error {
+	ev := unix.EpollEvent{Events: events, Fd: c.index, Pad: c.gen}
+	return unix.EpollCtl(c.lp.epfd, op, c.fd, &ev)
+}
+
+// dial opens the slot's connection: a non-blocking connect, waited for in
+// the loop. It is refused once the step is interrupted.
+func (c *conn) dial(g *Generator) error {
+	if c.lp.aborted.Load() {
+		return errAborted
+	}
+	d := g.dialer
+	if err := d.guard(context.Background(), "tcp", d.addr, nil); err != nil {
 		return err
 	}
-	c.pending, c.wrote, c.writeErr = req, 0, nil
-	// An error here is the connection's (closed before the write): the
-	// read that follows reports it as net.Conn words it.
-	c.raw.Write(c.writeRaw)
-	c.pending = nil
-	if err := c.writeErr; err != nil {
-		c.writeErr = nil
-		return &net.OpError{Op: "write", Net: "tcp", Source: c.nc.LocalAddr(), Addr: c.nc.RemoteAddr(),
-			Err: os.NewSyscallError("write", err)}
+	fd, err := unix.Socket(d.family, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return d.opError(os.NewSyscallError("socket", err))
 	}
-	if c.wrote < len(req) {
-		_, err := c.nc.Write(req[c.wrote:])
+	c.fd, c.gen = fd, c.gen+1
+	// As net.Dialer does: a request goes out in one write, never held back.
+	unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+	if err := c.connect(d); err != nil {
+		c.close()
 		return err
+	}
+	// Counted as net.Dialer's dials were: the peer has seen the connection.
+	d.dialled.Add(1)
+	if c.br == nil {
+		c.br = newReader(c)
+	} else {
+		c.br.Reset(c)
 	}
 	return nil
 }
 
-// writeNow is send's raw write callback: it writes and never waits.
-func (c *conn) writeNow(fd uintptr) bool {
-	c.write(fd)
-	return true
-}
-
-// write writes the pending request and tells whether all of it went out.
-// It never waits: what is left over, net.Conn writes.
-func (c *conn) write(fd uintptr) bool {
-	req := c.pending
-	c.pending = nil
-	for c.wrote < len(req) {
-		n, err := rawIO(syscall.SYS_WRITE, fd, req[c.wrote:])
-		if n > 0 {
-			c.wrote += n
+// connect connects the new socket and leaves it watched for reading.
+func (c *conn) connect(d *dialer) error {
+	if c.lp.sockaddr == nil {
+		c.lp.sockaddr = d.sockaddr()
+	}
+	err := unix.Connect(c.fd, c.lp.sockaddr)
+	if err == nil {
+		return d.watchError(c.watch(unix.EPOLL_CTL_ADD, readEvents))
+	}
+	if err != unix.EINPROGRESS {
+		return d.opError(os.NewSyscallError("connect", err))
+	}
+	if err := c.watch(unix.EPOLL_CTL_ADD, unix.EPOLLOUT); err != nil {
+		return d.watchError(err)
+	}
+	if err := c.wait(forWrite); err != nil {
+		return d.opError(err)
+	}
+	if soErr, err := unix.GetsockoptInt(c.fd, unix.SOL_SOCKET, unix.SO_ERROR); err != nil || soErr != 0 {
+		if err == nil {
+			err = syscall.Errno(soErr)
 		}
-		switch {
-		case err == syscall.EINTR:
-			continue
-		case err == syscall.EAGAIN:
-			return false // the send buffer is full
-		case err != nil:
-			c.writeErr = err
-			return false
-		case n <= 0:
-			return false // no progress and no error: net.Conn sorts it out
+		return d.opError(os.NewSyscallError("connect", err))
+	}
+	return d.watchError(c.watch(unix.EPOLL_CTL_MOD, readEvents))
+}
+
+// send writes the request whole, waiting in the loop while the send buffer
+// is full (a request body larger than it).
+func (c *conn) send(req []byte) error {
+	for off := 0; off < len(req); {
+		if c.fd < 0 {
+			return c.opError("write", net.ErrClosed)
 		}
-	}
-	return true
-}
-
-// Read is what the response reader reads from: the socket of the open
-// connection, waiting in the poller while nothing is there.
-func (c *conn) Read(p []byte) (int, error) {
-	if c.raw == nil || len(p) == 0 {
-		return c.nc.Read(p)
-	}
-	c.rbuf, c.rn, c.readErr = p, 0, nil
-	err := c.raw.Read(c.readRaw)
-	c.rbuf = nil
-	switch {
-	case err != nil:
-		// Closed or failed while waiting: net.Conn words the error.
-		return c.nc.Read(p)
-	case c.readErr != nil:
-		err, c.readErr = c.readErr, nil
-		return 0, &net.OpError{Op: "read", Net: "tcp", Source: c.nc.LocalAddr(), Addr: c.nc.RemoteAddr(),
-			Err: os.NewSyscallError("read", err)}
-	case c.rn == 0:
-		return 0, io.EOF
-	}
-	return c.rn, nil
-}
-
-// readNow is Read's raw read callback: it reads what is there, or returns
-// false to wait until something is.
-func (c *conn) readNow(fd uintptr) bool {
-	for {
-		n, err := rawIO(syscall.SYS_READ, fd, c.rbuf)
+		n, err := rawIO(syscall.SYS_WRITE, c.fd, req[off:])
 		switch {
-		case err == syscall.EINTR:
-			continue
-		case err == syscall.EAGAIN:
-			return false
-		case err != nil:
-			c.readErr = err
+		case err == nil:
+			off += n
+		case err == unix.EINTR:
+		case err == unix.EAGAIN:
+			if err := c.waitWritable(); err != nil {
+				return c.opError("write", err)
+			}
 		default:
-			c.rn = n
+			return c.opError("write", os.NewSyscallError("write", err))
 		}
-		return true
 	}
+	// Nothing can have answered a request that has only just gone out:
+	// the first read waits for the socket instead of finding it empty.
+	c.sent = true
+	return nil
+}
+
+// waitWritable waits until the socket takes more, watching it for writing
+// meanwhile and for reading again after.
+func (c *conn) waitWritable() error {
+	if err := c.watch(unix.EPOLL_CTL_MOD, unix.EPOLLOUT); err != nil {
+		return os.NewSyscallError("epoll_ctl", err)
+	}
+	if err := c.wait(forWrite); err != nil {
+		return err
+	}
+	if err := c.watch(unix.EPOLL_CTL_MOD, readEvents); err != nil {
+		return os.NewSyscallError("epoll_ctl", err)
+	}
+	return nil
+}
+
+// Read is what the response reader reads from: the socket, waiting in the
+// loop while nothing is there.
+func (c *conn) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	for {
+		if c.fd < 0 {
+			return 0, c.opError("read", net.ErrClosed)
+		}
+		if c.sent {
+			c.sent = false
+		} else {
+			n, err := rawIO(syscall.SYS_READ, c.fd, p)
+			switch {
+			case err == nil && n == 0:
+				return 0, io.EOF
+			case err == nil:
+				return n, nil
+			case err == unix.EINTR:
+				continue
+			case err != unix.EAGAIN:
+				return 0, c.opError("read", os.NewSyscallError("read", err))
+			}
+		}
+		if err := c.wait(forRead); err != nil {
+			return 0, c.opError("read", err)
+		}
+	}
+}
+
+func (c *conn) close() {
+	if c.fd >= 0 {
+		unix.Close(c.fd)
+		c.fd = -1
+		c.sent = false
+	}
+}
+
+// opError words a failure of the open connection as net.Conn does.
+func (c *conn) opError(op string, err error) error {
+	e := &net.OpError{Op: op, Net: "tcp", Addr: c.remote, Err: err}
+	if c.fd >= 0 {
+		if sa, serr := unix.Getsockname(c.fd); serr == nil {
+			e.Source = tcpAddr(sa)
+		}
+	}
+	return e
 }
 
 // rawIO reads or writes b, which must not be empty, on a non-blocking
 // descriptor without the runtime's blocking-syscall bookkeeping: such a call
 // returns at once, whatever the peer does.
-func rawIO(trap, fd uintptr, b []byte) (int, error) {
-	n, _, errno := syscall.RawSyscall(trap, fd, uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
+func rawIO(trap uintptr, fd int, b []byte) (int, error) {
+	n, _, errno := syscall.RawSyscall(trap, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
 	if errno != 0 {
 		return 0, errno
 	}

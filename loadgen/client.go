@@ -29,25 +29,19 @@ const readBufferBytes = 4 << 10
 // kept, so a keep-alive exchange allocates nothing and large bodies cost no
 // memory.
 type conn struct {
-	fd     int   // -1 until dialled, and after any error or close
-	gen    int32 // counts the slot's connections, to tell events about an earlier one apart
-	remote net.Addr
-	br     *bufio.Reader
-	resp   fasthttp.Response
-	body   io.LimitedReader // what discard reads a body through, reused
-
+	// What every request touches, first, so that it shares few cache
+	// lines: the socket, the loop's view of it, the worker's coroutine.
+	fd      int   // -1 until dialled, and after any error or close
+	gen     int32 // counts the slot's connections, to tell events about an earlier one apart
+	index   int32 // the slot's place in its loop
+	waiting waitFor
 	// sent is set when a request has just gone out, so that the first
 	// read waits for an answer instead of finding the socket empty.
-	sent bool
-
-	// The loop driving the slot during a step, and the slot's place in it;
-	// the worker's coroutine, and what it waits for (socket.go).
+	sent    bool
 	lp      *loop
-	index   int32
 	next    func() (struct{}, bool)
-	stop    func()
 	yield   func(struct{}) bool
-	waiting waitFor
+	br      *bufio.Reader
 	until   time.Duration // the time a sleeping worker waits for, since the step's start
 	wakeErr error         // why a waiting worker was woken with its connection closed
 
@@ -57,6 +51,13 @@ type conn struct {
 	since    time.Duration
 	timedOut time.Duration
 
+	stop   func()
+	remote net.Addr
+	body   io.LimitedReader // what discard reads a body through, reused
+	// resp is fasthttp's reader of every response that is not plain,
+	// made on the first one (response.go).
+	resp *fasthttp.Response
+
 	// lastStatus caches the error text of the last non-2xx/3xx status, so
 	// that a target failing the same way every time costs no allocation.
 	lastCode int
@@ -65,9 +66,7 @@ type conn struct {
 }
 
 func newConn(remote net.Addr) *conn {
-	c := &conn{fd: -1, remote: remote, since: -1, timedOut: -1}
-	c.resp.StreamBody = true
-	return c
+	return &conn{fd: -1, remote: remote, since: -1, timedOut: -1}
 }
 
 func newReader(c *conn) *bufio.Reader { return bufio.NewReaderSize(c, readBufferBytes) }
@@ -143,7 +142,10 @@ func nothingAnswered(err error) bool {
 // statusError is the text vegeta records for a status outside 2xx/3xx: the
 // status line as received, "503 Service Unavailable".
 func (c *conn) statusError(code int) string {
-	msg := c.resp.Header.StatusMessage()
+	var msg []byte
+	if c.resp != nil {
+		msg = c.resp.Header.StatusMessage()
+	}
 	if code == c.lastCode && string(msg) == string(c.lastMsg) && c.lastText != "" {
 		return c.lastText
 	}

@@ -256,8 +256,8 @@ func (l *loop) wake() {
 // the CPU to another thread for every such wait that lasts (a futex wake
 // and a sleep each time, on the CPU the upstream may be sharing).
 func (l *loop) poll(now, until time.Duration) []unix.EpollEvent {
-	if n := l.ready(); n > 0 || until <= now {
-		return l.events[:n]
+	if until <= now {
+		return l.events[:l.ready()]
 	}
 	// The wait's end moves only when a sleeper or the timeout check
 	// comes due: most waits keep the deadline already set.
@@ -265,8 +265,9 @@ func (l *loop) poll(now, until time.Duration) []unix.EpollEvent {
 		l.deadline = until
 		l.file.SetReadDeadline(l.start.Add(until))
 	}
-	l.n = 0
+	// Read takes what is there first, and waits only when nothing is.
 	// An error is the deadline's: the loop looks at its clock and goes on.
+	l.n = 0
 	l.rc.Read(l.readyNow)
 	return l.events[:l.n]
 }

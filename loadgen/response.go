@@ -2,6 +2,8 @@ package loadgen
 
 import (
 	"io"
+
+	"github.com/valyala/fasthttp"
 )
 
 // readResponse reads one whole response and returns its status code, its
@@ -28,6 +30,9 @@ func (c *conn) readResponse(skipBody bool) (code, bodyBytes int, closeAfter bool
 		return h.code, n, h.close, err
 	}
 
+	if c.resp == nil {
+		c.resp = &fasthttp.Response{StreamBody: true}
+	}
 	c.resp.SkipBody = skipBody
 	if err := c.resp.Read(c.br); err != nil {
 		return 0, 0, false, err

@@ -27,8 +27,9 @@ type hit struct {
 
 // recorder folds results into counters and histograms as they arrive, so a
 // step's memory does not grow with its request count. Only record runs per
-// result; it is called from one goroutine at a time. A step keeps one
-// recorder per group of workers and merges them when it ends.
+// result; it is called from one goroutine at a time, the event loop whose
+// workers it records. A step keeps one recorder per loop and merges them
+// when it ends.
 type recorder struct {
 	start    time.Time
 	target   int

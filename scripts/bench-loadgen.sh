@@ -7,7 +7,10 @@
 #   shared: the upstream on the load generator's CPU, the lab's own
 #     placement on a 2-core host, where every cycle a load generator spends
 #     is one the upstream lacks, so the ratio is what a request costs.
-# Prints ours/wrk per pair and the median of each placement.
+# Prints ours/wrk per pair and the median of each placement and, for
+# shared, the median quotient of the two tools' CPU per request, each taken
+# against the upstream's in its own run (so that the machine's drift from
+# run to run divides out).
 #
 # A third section, paced, measures what a request costs the load generator
 # in CPU rather than what rate it reaches: with the upstream on the load
@@ -135,28 +138,46 @@ wrk_run() {
 seconds=${DURATION%s}
 
 # pairs LABEL: PAIRS measured pairs in the current placement, then their
-# median.
+# medians. Besides the rate ratio, each run's CPU per request is set against
+# the upstream's in the same run (cost/up): on a shared CPU the machine's
+# speed moves both alike from one run to the next, so the quotient of the
+# two tools' cost/up says what a request costs each, with that drift
+# divided out (where the upstream has a CPU of its own, it is only shown).
 pairs() {
-	printf '%-9s %-5s %12s %8s %12s %8s %8s\n' placement pair ours_req/s up_cpu wrk_req/s up_cpu ratio
-	local ratios=() i t0 t1 t2 a b r
+	printf '%-9s %-5s %12s %8s %8s %12s %8s %8s %8s\n' placement pair ours_req/s up_cpu cost/up wrk_req/s up_cpu cost/up ratio
+	local ratios=() costs=() i t0 t1 t2 a b r ca cb
 	for i in $(seq "$PAIRS"); do
 		t0=$(upstream_ticks)
 		ours_run "$DURATION"
 		a=$rate
 		t1=$(upstream_ticks)
+		ca=$(cost_per_up $((t1 - t0)))
 		wrk_run "$DURATION"
 		b=$rate
 		t2=$(upstream_ticks)
+		cb=$(cost_per_up $((t2 - t1)))
 		[ -n "$a" ] && [ -n "$b" ] || die "could not read the request rates of pair $i"
 		r=$(awk -v a="$a" -v b="$b" 'BEGIN {printf "%.3f", a / b}')
 		ratios+=("$r")
-		printf '%-9s %-5s %12.0f %7.0f%% %12.0f %7.0f%% %8s\n' "$1" "$i" "$a" \
-			"$(awk -v t=$((t1 - t0)) -v hz="$hz" -v s="$seconds" 'BEGIN {print 100 * t / hz / s}')" "$b" \
-			"$(awk -v t=$((t2 - t1)) -v hz="$hz" -v s="$seconds" 'BEGIN {print 100 * t / hz / s}')" "$r"
+		costs+=("$(awk -v a="$ca" -v b="$cb" 'BEGIN {printf "%.3f", a / b}')")
+		printf '%-9s %-5s %12.0f %7.0f%% %8s %12.0f %7.0f%% %8s %8s\n' "$1" "$i" "$a" \
+			"$(awk -v t=$((t1 - t0)) -v hz="$hz" -v s="$seconds" 'BEGIN {print 100 * t / hz / s}')" "$ca" "$b" \
+			"$(awk -v t=$((t2 - t1)) -v hz="$hz" -v s="$seconds" 'BEGIN {print 100 * t / hz / s}')" "$cb" "$r"
 	done
 	printf '%s\n' "${ratios[@]}" | sort -g | awk -v p="$1" '{v[NR] = $1} END {
 		m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
 		printf "median ours/wrk, %s: %.3f (range %.3f-%.3f)\n", p, m, v[1], v[NR] }'
+	if [ "$1" = shared ]; then
+		printf '%s\n' "${costs[@]}" | sort -g | awk '{v[NR] = $1} END {
+			m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+			printf "median cost per request, ours/wrk, each against the upstream'"'"'s in its run: %.3f (range %.3f-%.3f)\n", m, v[1], v[NR] }'
+	fi
+}
+
+# cost_per_up TICKS: the last run's CPU per request over the upstream's
+# (TICKS of it in the run).
+cost_per_up() {
+	awk -v c="$cpu" -v t="$1" -v hz="$hz" 'BEGIN {printf "%.3f", (t > 0) ? c / (t / hz) : 0}'
 }
 
 # us_per_request: the last run's CPU time per request, in µs.

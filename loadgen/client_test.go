@@ -151,14 +151,21 @@ func TestBodyUntilClose(t *testing.T) {
 	if res.Requests == 0 || res.Success != 1 || uint64(accepted.Load()) != res.Requests {
 		t.Fatalf("requests %d success %v accepted %d errors %v", res.Requests, res.Success, accepted.Load(), res.Errors)
 	}
-	dec := vegeta.NewDecoder(&raw)
+	checkBodyBytes(t, &raw, 5000)
+}
+
+// checkBodyBytes decodes a step's raw output and checks that every result
+// read want body bytes.
+func checkBodyBytes(t *testing.T, raw *bytes.Buffer, want uint64) {
+	t.Helper()
+	dec := vegeta.NewDecoder(raw)
 	for {
 		var r vegeta.Result
 		if err := dec.Decode(&r); err != nil {
-			break
+			return
 		}
-		if r.BytesIn != 5000 {
-			t.Fatalf("result %d read %d body bytes, want 5000", r.Seq, r.BytesIn)
+		if r.BytesIn != want {
+			t.Fatalf("result %d read %d body bytes, want %d", r.Seq, r.BytesIn, want)
 		}
 	}
 }

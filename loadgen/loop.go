@@ -87,6 +87,12 @@ func newLoop(start time.Time, sched *schedule, timeout time.Duration) (*loop, er
 		l.file.Close()
 		return nil, fmt.Errorf("loadgen: epoll descriptor: %w", err)
 	}
+	// A descriptor the poller did not take has no deadlines, and the loop
+	// would spin instead of waiting.
+	if err := l.file.SetReadDeadline(time.Time{}); err != nil {
+		l.file.Close()
+		return nil, fmt.Errorf("loadgen: the runtime's poller cannot wait on an epoll descriptor: %w", err)
+	}
 	// The eventfd that wakes the loop when the step is interrupted.
 	if l.wakefd, err = unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC); err != nil {
 		l.file.Close()

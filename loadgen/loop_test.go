@@ -11,8 +11,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	vegeta "github.com/tsenart/vegeta/v12/lib"
 )
 
 // TestUnsolicitedBytesOnIdleConnection: a server that writes a response
@@ -78,16 +76,7 @@ func TestTrickledResponse(t *testing.T) {
 	if res.Requests < 15 || res.Success != 1 {
 		t.Fatalf("requests %d success %v errors %v", res.Requests, res.Success, res.Errors)
 	}
-	dec := vegeta.NewDecoder(&raw)
-	for {
-		var r vegeta.Result
-		if err := dec.Decode(&r); err != nil {
-			break
-		}
-		if r.BytesIn != 11 {
-			t.Fatalf("result %d read %d body bytes, want 11", r.Seq, r.BytesIn)
-		}
-	}
+	checkBodyBytes(t, &raw, 11)
 }
 
 // stalledListener is a loopback listener that never accepts, its accept

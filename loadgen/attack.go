@@ -161,6 +161,7 @@ func (g *Generator) run(ctx context.Context, s Step, progress func(Progress)) (r
 func (g *Generator) work(c *conn, sched *schedule, gr *group, raw *rawWriter) {
 	now := time.Since(sched.start)
 	for {
+		waits := c.waits
 		due, slot, ok := sched.claim(now)
 		if !ok {
 			return
@@ -193,6 +194,9 @@ func (g *Generator) work(c *conn, sched *schedule, gr *group, raw *rawWriter) {
 		}
 		if gr.rec.record(&h) && raw != nil {
 			raw.add(&h, bodyBytes)
+		}
+		if c.waits == waits {
+			c.lp.turn(c)
 		}
 	}
 }

@@ -35,6 +35,8 @@ type conn struct {
 	gen     int32 // counts the slot's connections, to tell events about an earlier one apart
 	index   int32 // the slot's place in its loop
 	waiting waitFor
+	waits   uint32 // counts the worker's waits, to tell a request that never waited
+	reads   uint32 // counts the reads that found data
 	// sent is set when a request has just gone out, so that the first
 	// read waits for an answer instead of finding the socket empty.
 	sent    bool
@@ -98,7 +100,9 @@ func (c *conn) attempt(g *Generator, sent time.Duration) (code, bodyBytes int, e
 			code, bodyBytes, closeAfter, err = c.readResponse(g.req.method == http.MethodHead)
 		}
 		if err == nil {
-			if !g.config.KeepAlive || closeAfter {
+			// Bytes after the answer are an answer nobody asked for: as
+			// net/http does, the connection is not used again.
+			if !g.config.KeepAlive || closeAfter || c.br.Buffered() > 0 {
 				c.close()
 			}
 			return code, bodyBytes, nil
@@ -130,13 +134,20 @@ func (c *conn) drain() (int, error) {
 // cutOff tells whether the loop's timeout ended the request sent at sent.
 func (c *conn) cutOff(sent time.Duration) bool { return c.timedOut == sent }
 
+// beforeAnswer is a failure to read the first byte of an answer: the end of
+// the connection (io.EOF) or a read error, worded as it is.
+type beforeAnswer struct{ error }
+
+func (e beforeAnswer) Unwrap() error { return e.error }
+
 // nothingAnswered tells whether an exchange failed before the peer sent
-// anything: fasthttp reports io.EOF when the connection ends before the
-// first byte of the head, and a write to a closed connection fails with a
-// reset or a broken pipe.
+// anything: the connection ended or failed before the first byte of the
+// head, or a write to a closed connection failed with a reset or a broken
+// pipe. Once a byte of the answer came, a request is never sent again.
 func nothingAnswered(err error) bool {
+	var before beforeAnswer
 	var op *net.OpError
-	return errors.Is(err, io.EOF) || (errors.As(err, &op) && op.Op == "write")
+	return errors.As(err, &before) || (errors.As(err, &op) && op.Op == "write")
 }
 
 // statusError is the text vegeta records for a status outside 2xx/3xx: the

@@ -6,6 +6,7 @@ import (
 	"iter"
 	"net"
 	"os"
+	"runtime"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -48,6 +49,8 @@ type loop struct {
 	slots    []*conn
 	live     int           // workers not yet returned
 	sleepers []*conn       // waiting for a hit's time, in the order of their times
+	turns    []*conn       // waiting for their turn after a request that never waited
+	spare    []*conn       // the other buffer of turns
 	sockaddr unix.Sockaddr // the target's, for this loop's dials alone
 
 	// The epoll descriptor as the runtime's poller sees it, what the loop
@@ -145,7 +148,11 @@ func (l *loop) run() {
 		if len(l.sleepers) > 0 {
 			until = min(until, l.sleepers[0].until)
 		}
+		if len(l.turns) > 0 {
+			until = now
+		}
 		l.dispatch(l.poll(now, until))
+		l.giveTurns()
 	}
 	for _, c := range l.slots {
 		c.stop()
@@ -172,7 +179,7 @@ func (l *loop) dispatch(events []unix.EpollEvent) {
 		switch {
 		case c.waiting == forRead, c.waiting == forWrite && ev.Events&writeReady != 0:
 			l.resume(c)
-		case c.waiting != forWrite:
+		case c.since < 0 && c.waiting != forWrite:
 			c.close()
 		}
 	}
@@ -201,6 +208,32 @@ func (l *loop) sleep(c *conn, due time.Duration) bool {
 	l.sleepers[i] = c
 	c.wait(forTime)
 	return !l.sched.stopped.Load()
+}
+
+// turn is a worker's pause after a request that never waited, one whose
+// dial was refused at once, say, and now and then in a long run of reads
+// that all found data: it goes on once the loop has looked at its sockets
+// and its clock, so that a worker that never waits does not hold up every
+// other connection of the loop, and their timeouts.
+func (l *loop) turn(c *conn) {
+	l.turns = append(l.turns, c)
+	c.wait(forTurn)
+}
+
+// giveTurns resumes the workers that were waiting for their turn when it
+// began; those that pause again wait for the next one. The process's other
+// goroutines get theirs first: a loop with turns to give does not park.
+func (l *loop) giveTurns() {
+	if len(l.turns) == 0 {
+		return
+	}
+	runtime.Gosched()
+	q := l.turns
+	l.turns = l.spare[:0]
+	for _, c := range q {
+		l.resume(c)
+	}
+	l.spare = q[:0]
 }
 
 // wakeSleepers resumes the workers whose time has come, every one of them

@@ -8,43 +8,156 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"runtime"
+	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 )
 
-// TestUnsolicitedBytesOnIdleConnection: a server that writes a response
-// nobody asked for on an idle keep-alive connection must not have it taken
-// as the answer to the next request: the connection is dropped, as net/http
-// drops it, and the next request goes out on a new one.
-func TestUnsolicitedBytesOnIdleConnection(t *testing.T) {
-	addr, accepted := serveConns(t, func(c net.Conn) {
-		defer c.Close()
-		br := bufio.NewReader(c)
-		for {
-			if _, err := http.ReadRequest(br); err != nil {
-				return
+// TestUnsolicitedBytes: a server that writes a response nobody asked for,
+// on an idle keep-alive connection or right behind an answer, must not
+// have it taken as the answer to the next request: the connection is
+// dropped, as net/http drops it, and the next request goes out on a new
+// one.
+func TestUnsolicitedBytes(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		after time.Duration // between the answer and the unsolicited one; 0: in the same write
+	}{
+		{"on an idle connection", 20 * time.Millisecond},
+		{"behind an answer", 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			const answer, unsolicited = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello", "HTTP/1.1 299 Unsolicited\r\nContent-Length: 0\r\n\r\n"
+			addr, accepted := serveConns(t, func(c net.Conn) {
+				defer c.Close()
+				br := bufio.NewReader(c)
+				for {
+					if _, err := http.ReadRequest(br); err != nil {
+						return
+					}
+					out := answer + unsolicited
+					if tc.after > 0 {
+						if _, err := io.WriteString(c, answer); err != nil {
+							return
+						}
+						time.Sleep(tc.after)
+						out = unsolicited
+					}
+					if _, err := io.WriteString(c, out); err != nil {
+						return
+					}
+				}
+			})
+			res, err := Attack(context.Background(), Target{URL: "http://" + addr + "/"},
+				Config{Connections: 1, KeepAlive: true}, Step{Rate: 10, Duration: time.Second}, nil)
+			if err != nil {
+				t.Fatal(err)
 			}
-			if _, err := io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"); err != nil {
-				return
+			if res.Requests < 5 || res.Success != 1 || res.StatusCodes["299"] != 0 {
+				t.Fatalf("requests %d success %v codes %v errors %v", res.Requests, res.Success, res.StatusCodes, res.Errors)
 			}
-			time.Sleep(20 * time.Millisecond)
-			io.WriteString(c, "HTTP/1.1 299 Unsolicited\r\nContent-Length: 0\r\n\r\n")
-		}
-	})
-	res, err := Attack(context.Background(), Target{URL: "http://" + addr + "/"},
-		Config{Connections: 1, KeepAlive: true}, Step{Rate: 10, Duration: time.Second}, nil)
+			if uint64(accepted.Load()) < res.Requests {
+				t.Errorf("accepted %d connections for %d requests: a connection with unsolicited bytes was used again",
+					accepted.Load(), res.Requests)
+			}
+			checkConsistent(t, res)
+		})
+	}
+}
+
+// TestFailingDialDoesNotStallItsLoop: in the closed model a worker whose
+// every dial is refused at once fails request after request without ever
+// waiting; the other connections of its loop must still be served, and
+// the step end on time.
+func TestFailingDialDoesNotStallItsLoop(t *testing.T) {
+	srv := newServer(t, ok)
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1)) // one loop for both slots
+	g, err := New(Target{URL: srv.URL}, Config{Connections: 2, KeepAlive: true, Timeout: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Requests < 5 || res.Success != 1 || res.StatusCodes["299"] != 0 {
-		t.Fatalf("requests %d success %v codes %v errors %v", res.Requests, res.Success, res.StatusCodes, res.Errors)
+	defer g.Close()
+	// The first dial, slot 0's, goes through; every later one is refused.
+	var dials atomic.Int64
+	guard := g.dialer.guard
+	g.dialer.guard = func(ctx context.Context, network, addr string, rc syscall.RawConn) error {
+		if dials.Add(1) > 1 {
+			return errors.New("refused for the test")
+		}
+		return guard(ctx, network, addr, rc)
 	}
-	if uint64(accepted.Load()) < res.Requests {
-		t.Errorf("accepted %d connections for %d requests: a connection with unsolicited bytes was used again",
-			accepted.Load(), res.Requests)
+	began := time.Now()
+	res, err := g.Attack(context.Background(), Step{Rate: 0, Duration: time.Second}, nil)
+	if err != nil {
+		t.Fatal(err)
 	}
-	checkConsistent(t, res)
+	if took := time.Since(began); took > 3*time.Second {
+		t.Errorf("the step took %v", took)
+	}
+	// A stalled loop serves slot 0 once, when the step ends. Served, it
+	// answers in the hundreds: the server shares the test's one CPU slot
+	// and waits for the runtime's poller, which a busy loop leaves to the
+	// scheduler's periodic look.
+	if res.StatusCodes["200"] < 20 {
+		t.Errorf("slot 0 got %d answers in a second beside a slot failing at once (codes %v)", res.StatusCodes["200"], res.StatusCodes)
+	}
+	if res.StatusCodes["0"] == 0 {
+		t.Errorf("no refused dial recorded: the test proves nothing (codes %v)", res.StatusCodes)
+	}
+}
+
+// TestFailureBeforeAnswer: a server that resets the connection instead of
+// answering is reported as a reset, not as the end of the stream; and an
+// answer cut off after its first bytes is never sent again, since the
+// server may have acted on it.
+func TestFailureBeforeAnswer(t *testing.T) {
+	t.Run("reset", func(t *testing.T) {
+		addr, _ := serveConns(t, func(c net.Conn) {
+			if _, err := http.ReadRequest(bufio.NewReader(c)); err == nil {
+				c.(*net.TCPConn).SetLinger(0)
+			}
+			c.Close()
+		})
+		res, err := Attack(context.Background(), Target{URL: "http://" + addr + "/"},
+			Config{Connections: 1, KeepAlive: true}, Step{Rate: 20, Duration: 500 * time.Millisecond}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Requests == 0 {
+			t.Fatal("no request recorded")
+		}
+		checkErrors(t, res, "read: connection reset by peer")
+	})
+	t.Run("answer cut off", func(t *testing.T) {
+		var requests atomic.Int64
+		addr, _ := serveConns(t, func(c net.Conn) {
+			defer c.Close()
+			br := bufio.NewReader(c)
+			for i := 0; ; i++ {
+				if _, err := http.ReadRequest(br); err != nil {
+					return
+				}
+				requests.Add(1)
+				if i == 1 {
+					io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Le")
+					return
+				}
+				io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello")
+			}
+		})
+		res, err := Attack(context.Background(), Target{URL: "http://" + addr + "/"},
+			Config{Connections: 1, KeepAlive: true}, Step{Rate: 20, Duration: 500 * time.Millisecond}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.StatusCodes["0"] == 0 || uint64(requests.Load()) != res.Requests {
+			t.Fatalf("the server read %d requests for %d recorded (codes %v, errors %v): a request was sent again after part of its answer",
+				requests.Load(), res.Requests, res.StatusCodes, res.Errors)
+		}
+	})
 }
 
 // TestTrickledResponse: an answer that arrives a few bytes at a time, head
@@ -77,6 +190,37 @@ func TestTrickledResponse(t *testing.T) {
 		t.Fatalf("requests %d success %v errors %v", res.Requests, res.Success, res.Errors)
 	}
 	checkBodyBytes(t, &raw, 11)
+}
+
+// TestEndlessBody: an answer whose body never ends is cut off at the
+// timeout, however fast it streams.
+func TestEndlessBody(t *testing.T) {
+	chunk := strings.Repeat("x", 64<<10)
+	addr, _ := serveConns(t, func(c net.Conn) {
+		defer c.Close()
+		if _, err := http.ReadRequest(bufio.NewReader(c)); err != nil {
+			return
+		}
+		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 1000000000000\r\n\r\n")
+		for {
+			if _, err := io.WriteString(c, chunk); err != nil {
+				return
+			}
+		}
+	})
+	began := time.Now()
+	res, err := Attack(context.Background(), Target{URL: "http://" + addr + "/"},
+		Config{Connections: 1, KeepAlive: true, Timeout: 300 * time.Millisecond}, Step{Rate: 2, Duration: time.Second}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(began); took > 3*time.Second {
+		t.Errorf("the step took %v", took)
+	}
+	if res.Requests == 0 || res.StatusCodes["0"] != res.Requests {
+		t.Fatalf("requests %d codes %v", res.Requests, res.StatusCodes)
+	}
+	checkErrors(t, res, "no complete response within 300ms (timeout)")
 }
 
 // stalledListener is a loopback listener that never accepts, its accept

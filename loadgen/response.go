@@ -17,11 +17,10 @@ import (
 // statuses, anything malformed, goes to fasthttp, untouched, so that what is
 // accepted, how it is framed and how errors are worded stay fasthttp's.
 func (c *conn) readResponse(skipBody bool) (code, bodyBytes int, closeAfter bool, err error) {
-	if b, _ := c.br.Peek(1); len(b) == 0 {
-		// fasthttp reports any failure to read the first byte of a head
-		// as io.EOF; the retry of a request on a connection the peer
-		// closed while idle depends on it.
-		return 0, 0, false, io.EOF
+	if b, err := c.br.Peek(1); len(b) == 0 {
+		// The retry of a request on a connection the peer closed while
+		// idle depends on telling this failure from a later one.
+		return 0, 0, false, beforeAnswer{err}
 	}
 	buffered, _ := c.br.Peek(c.br.Buffered())
 	if h, size, ok := plainHead(buffered, skipBody); ok {

@@ -26,7 +26,12 @@ const (
 	forRead
 	forWrite
 	forTime
+	forTurn
 )
+
+// turnReads is how many reads that found data a worker makes before it
+// lets its loop have a turn (loop.turn).
+const turnReads = 64
 
 // readEvents is a connection's watch while it is not being written: level
 // triggered, so that readiness is reported for as long as it lasts.
@@ -36,6 +41,7 @@ const readEvents = unix.EPOLLIN | unix.EPOLLRDHUP
 // why it did when the connection was closed meanwhile (a timeout, an
 // interruption).
 func (c *conn) wait(w waitFor) error {
+	c.waits++
 	c.waiting = w
 	c.yield(struct{}{})
 	err := c.wakeErr
@@ -91,7 +97,8 @@ func (c *conn) connect(d *dialer) error {
 	if err == nil {
 		return d.watchError(c.watch(unix.EPOLL_CTL_ADD, readEvents))
 	}
-	if err != unix.EINPROGRESS {
+	// An interrupted connect goes on in the background, as net's does.
+	if err != unix.EINPROGRESS && err != unix.EINTR {
 		return d.opError(os.NewSyscallError("connect", err))
 	}
 	if err := c.watch(unix.EPOLL_CTL_ADD, unix.EPOLLOUT); err != nil {
@@ -168,6 +175,13 @@ func (c *conn) Read(p []byte) (int, error) {
 			case err == nil && n == 0:
 				return 0, io.EOF
 			case err == nil:
+				c.reads++
+				if c.reads%turnReads == 0 {
+					// A body that never runs dry would keep the worker
+					// from ever waiting, and its loop from enforcing
+					// any timeout.
+					c.lp.turn(c)
+				}
 				return n, nil
 			case err == unix.EINTR:
 				continue
@@ -183,6 +197,12 @@ func (c *conn) Read(p []byte) (int, error) {
 
 func (c *conn) close() {
 	if c.fd >= 0 {
+		// Out of the loop's set first: a child forked meanwhile holds the
+		// descriptor until its exec, and the registration would outlive
+		// the close, reported on every wait.
+		if c.lp != nil {
+			unix.EpollCtl(c.lp.epfd, unix.EPOLL_CTL_DEL, c.fd, nil)
+		}
 		unix.Close(c.fd)
 		c.fd = -1
 		c.sent = false

@@ -56,7 +56,8 @@ func lingeringServe(c *net.TCPConn, idle time.Duration) {
 }
 
 // TestLargeRequestBody: a request too large for the socket's send buffer
-// goes out whole, the part the first write leaves over through net.Conn.
+// goes out whole, the worker waiting in its loop each time the buffer is
+// full.
 func TestLargeRequestBody(t *testing.T) {
 	const size = 8 << 20
 	var short atomic.Int64

@@ -192,9 +192,9 @@ func TestTrickledResponse(t *testing.T) {
 	checkBodyBytes(t, &raw, 11)
 }
 
-// TestEndlessBody: an answer whose body never ends is cut off at the
-// timeout, however fast it streams.
-func TestEndlessBody(t *testing.T) {
+// endlessBody is a server whose answers never end, however fast they are
+// read.
+func endlessBody(t *testing.T) string {
 	chunk := strings.Repeat("x", 64<<10)
 	addr, _ := serveConns(t, func(c net.Conn) {
 		defer c.Close()
@@ -208,19 +208,7 @@ func TestEndlessBody(t *testing.T) {
 			}
 		}
 	})
-	began := time.Now()
-	res, err := Attack(context.Background(), Target{URL: "http://" + addr + "/"},
-		Config{Connections: 1, KeepAlive: true, Timeout: 300 * time.Millisecond}, Step{Rate: 2, Duration: time.Second}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if took := time.Since(began); took > 3*time.Second {
-		t.Errorf("the step took %v", took)
-	}
-	if res.Requests == 0 || res.StatusCodes["0"] != res.Requests {
-		t.Fatalf("requests %d codes %v", res.Requests, res.StatusCodes)
-	}
-	checkErrors(t, res, "no complete response within 300ms (timeout)")
+	return addr
 }
 
 // stalledListener is a loopback listener that never accepts, its accept
@@ -262,23 +250,38 @@ func stalledListener(t *testing.T) string {
 	}
 }
 
-// TestConnectTimeout: a connect that is never answered counts as a request
-// that timed out, and the step ends on time.
-func TestConnectTimeout(t *testing.T) {
-	addr := stalledListener(t)
-	began := time.Now()
-	res, err := Attack(context.Background(), Target{URL: "http://" + addr + "/"},
-		Config{Connections: 2, KeepAlive: true, Timeout: 300 * time.Millisecond}, Step{Rate: 10, Duration: time.Second}, nil)
-	if err != nil {
-		t.Fatal(err)
+// TestTimedOut: a connect that is never answered, and an answer whose
+// body never ends however fast it streams, each count as a request that
+// timed out, and the step ends on time.
+func TestTimedOut(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		addr        func(t *testing.T) string
+		connections int
+		rate        int
+		within      time.Duration
+	}{
+		{"connect never answered", stalledListener, 2, 10, 5 * time.Second},
+		{"endless body", endlessBody, 1, 2, 3 * time.Second},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			addr := tc.addr(t)
+			began := time.Now()
+			res, err := Attack(context.Background(), Target{URL: "http://" + addr + "/"},
+				Config{Connections: tc.connections, KeepAlive: true, Timeout: 300 * time.Millisecond},
+				Step{Rate: tc.rate, Duration: time.Second}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if took := time.Since(began); took > tc.within {
+				t.Errorf("the step took %v", took)
+			}
+			if res.Requests == 0 || res.StatusCodes["0"] != res.Requests {
+				t.Fatalf("requests %d codes %v", res.Requests, res.StatusCodes)
+			}
+			checkErrors(t, res, "no complete response within 300ms (timeout)")
+		})
 	}
-	if took := time.Since(began); took > 5*time.Second {
-		t.Errorf("the step took %v", took)
-	}
-	if res.Requests == 0 || res.StatusCodes["0"] != res.Requests {
-		t.Fatalf("requests %d codes %v", res.Requests, res.StatusCodes)
-	}
-	checkErrors(t, res, "no complete response within 300ms (timeout)")
 }
 
 // TestInterruptedWhileConnecting: an interruption ends the step at once,

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/proxylab/proxylab/loadgen"
 )
 
 // Whatever is sent, the counts are exact and every record sent is
@@ -99,6 +101,40 @@ func TestReaderPinned(t *testing.T) {
 	}
 	if _, err := threadCPUSeconds(int64(tid)); err != nil {
 		t.Error(err)
+	}
+}
+
+// The reader keeps the normal policy when the process around it runs as
+// SCHED_BATCH, as the lab's load generator does: it drains the perf buffer
+// as soon as it is woken, not at the next tick.
+func TestReaderPolicy(t *testing.T) {
+	requirePrivileges(t)
+	if err := loadgen.Batch(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		tasks, _ := os.ReadDir("/proc/self/task")
+		for _, e := range tasks {
+			tid, _ := strconv.Atoi(e.Name())
+			unix.SchedSetAttr(tid, &unix.SchedAttr{Policy: unix.SCHED_NORMAL}, 0)
+		}
+	}()
+	p, err := Attach(Options{Mode: ModeTracepoint, Events: EventsAll, ReaderCPUs: []int{0}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	if _, err := p.ReaderPin(); err != nil {
+		t.Fatal(err)
+	}
+	for tid, want := range map[int]uint32{int(p.readerTID.Load()): unix.SCHED_NORMAL, unix.Gettid(): unix.SCHED_BATCH} {
+		attr, err := unix.SchedGetAttr(tid, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if attr.Policy != want {
+			t.Errorf("thread %d has policy %d, want %d", tid, attr.Policy, want)
+		}
 	}
 }
 

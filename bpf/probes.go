@@ -366,7 +366,7 @@ func (p *Probes) read(start <-chan struct{}) {
 	// The thread is kept to this goroutine, and ends with it, so that its
 	// affinity binds nothing else and its CPU time is the reader's alone.
 	runtime.LockOSThread()
-	p.pinErr = pinThread(p.readerCPUs)
+	p.pinErr = errors.Join(pinThread(p.readerCPUs), normalPolicy())
 	p.readerTID.Store(int64(unix.Gettid()))
 	close(p.ready)
 	if start != nil {
@@ -393,6 +393,24 @@ func (p *Probes) read(start <-chan struct{}) {
 			return
 		}
 	}
+}
+
+// normalPolicy gives the calling thread the normal scheduling policy. The
+// load generator's threads, whose CPUs the reader shares, run as
+// SCHED_BATCH and do not preempt on waking; the reader does, so that the
+// perf buffer is drained as soon as it has records, not at the next tick.
+func normalPolicy() error {
+	attr, err := unix.SchedGetAttr(0, 0)
+	if err != nil {
+		return fmt.Errorf("bpf: scheduling policy of the perf reader: %w", err)
+	}
+	if attr.Policy != unix.SCHED_BATCH {
+		return nil // normal already, or a policy someone chose
+	}
+	if err := unix.SchedSetAttr(0, &unix.SchedAttr{Policy: unix.SCHED_NORMAL, Nice: attr.Nice}, 0); err != nil {
+		return fmt.Errorf("bpf: giving the perf reader the normal scheduling policy: %w", err)
+	}
+	return nil
 }
 
 // pinThread binds the calling thread to cpus; none leaves it alone.

@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/proxylab/proxylab/loadgen"
 )
 
 // Placement says which CPUs each party of a run may use and how much memory
@@ -103,9 +105,12 @@ func (p Placement) Check(hostCPUs int) error {
 }
 
 // PinSelf confines this process, every thread of it, to the load
-// generator's CPUs. Linux affinity is per thread and new threads inherit
-// their creator's mask, so setting it on every current thread covers the
-// ones the Go runtime starts later too.
+// generator's CPUs, and schedules them as SCHED_BATCH (loadgen.Batch: the
+// load generator does not preempt the upstream it shares a core with).
+// Linux affinity and policy are per thread and new threads inherit their
+// creator's, so setting them on every current thread covers the ones the Go
+// runtime starts later too. The probe reader's thread, started after this,
+// takes the normal policy back for itself.
 func PinSelf(cpuset string) error {
 	cpus, err := ParseCPUSet(cpuset)
 	if err != nil {
@@ -129,5 +134,5 @@ func PinSelf(cpuset string) error {
 		}
 	}
 	runtime.GOMAXPROCS(len(cpus))
-	return nil
+	return loadgen.Batch()
 }

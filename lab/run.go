@@ -137,6 +137,11 @@ func Compare(ctx context.Context, e *Engine, sc *scenarios.Scenario, o Options) 
 	if err != nil {
 		return nil, "", err
 	}
+	// Pinned and batch-scheduled before the probes start, so that their
+	// reader's thread can take its own CPUs and policy.
+	if err := PinSelf(r.placement.LoadgenCPUs); err != nil {
+		return nil, "", err
+	}
 	var setup *ProbeSetup
 	if r.sut != nil {
 		defer r.sut.stop(ctx)
@@ -148,9 +153,6 @@ func Compare(ctx context.Context, e *Engine, sc *scenarios.Scenario, o Options) 
 	}
 	if r.probes != nil {
 		defer r.probes.Close()
-	}
-	if err := PinSelf(r.placement.LoadgenCPUs); err != nil {
-		return nil, "", err
 	}
 	r.res = r.newResults(p, setup, source)
 	r.path = FileName(o.ResultsDir, r.res)

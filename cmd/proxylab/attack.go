@@ -38,6 +38,9 @@ generator itself.
 --raw FILE also writes every request's result in vegeta's own encoding (gob,
 as vegeta attack writes it), for vegeta report, vegeta plot and vegeta encode.
 
+Its threads run as SCHED_BATCH, as in compare: on a core it shares with the
+target, it does not preempt the target each time an answer wakes it.
+
 Like compare it sends traffic only to 127.0.0.0/8.`,
 		Example: "  proxylab attack http://127.0.0.1:8081/ --rate 20000 --duration 10s\n" +
 			"  taskset -c 0 proxylab attack http://127.0.0.1:9000/ --rate 0 --connections 64\n" +
@@ -68,6 +71,9 @@ Like compare it sends traffic only to 127.0.0.0/8.`,
 				return exitError{code: 2, err: err}
 			}
 			defer g.Close()
+			if err := loadgen.Batch(); err != nil {
+				return err
+			}
 			var raw *os.File
 			if rawPath != "" {
 				if raw, err = os.Create(rawPath); err != nil {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -54,6 +55,45 @@ func TestAttackRaw(t *testing.T) {
 	m.Close()
 	if m.Requests < 100 || m.Success != 1 || m.BytesIn.Mean != 5 {
 		t.Errorf("raw file: %d requests, success %v, %v bytes in per request", m.Requests, m.Success, m.BytesIn.Mean)
+	}
+}
+
+// TestAttackRunsAsBatch looks at the threads of a running `proxylab attack`:
+// every one is SCHED_BATCH, so that on a core it shares with its target it
+// does not preempt the target whenever an answer wakes it.
+func TestAttackRunsAsBatch(t *testing.T) {
+	sending := make(chan struct{}, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		select {
+		case sending <- struct{}{}:
+		default:
+		}
+	}))
+	defer srv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := proxylab(ctx, "attack", srv.URL+"/", "--rate", "100", "--duration", "3s", "--connections", "2")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Wait()
+	defer cmd.Process.Kill()
+	<-sending
+	dir := fmt.Sprintf("/proc/%d/task", cmd.Process.Pid)
+	tasks, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range tasks {
+		stat, err := os.ReadFile(filepath.Join(dir, e.Name(), "stat"))
+		if err != nil {
+			continue // the thread has exited since
+		}
+		// policy is field 41; the fields after the command's ")" start at 3.
+		fields := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
+		if policy := fields[41-3]; policy != "3" {
+			t.Errorf("thread %s has scheduling policy %s, want 3 (SCHED_BATCH)", e.Name(), policy)
+		}
 	}
 }
 

@@ -101,7 +101,8 @@ bench:
 ## bench-loadgen: our load generator vs wrk at maximum rate, same upstream, A B A B, with the upstream
 ## on a CPU of its own and on the load generator's (the lab's 2-core placement); prints ours/wrk per
 ## pair and the median of each, then the CPU per request (µs) of ours paced at RATE and of ours and
-## wrk at maximum rate (PAIRS, DURATION, CONNECTIONS, RATE, PLACEMENTS override the defaults)
+## wrk at maximum rate, then both interleaved on the shared CPU in half-second turns, ours/wrk with a
+## 95% interval (PAIRS, DURATION, CONNECTIONS, RATE, PLACEMENTS override the defaults)
 bench-loadgen:
 	@scripts/setup.sh --wrk
 	@scripts/bench-loadgen.sh

@@ -20,6 +20,15 @@
 # request pays for a timer and for waking an idle CPU, which an unpaced one
 # does not, so at any rate below the maximum it costs more.
 #
+# A fourth, interleaved, runs both tools at once on the upstream's CPU, as
+# in shared, all but one of them stopped (SIGSTOP) at any moment: each
+# takes half a second in turn, PAIRS x DURATION of them each, and a
+# window's rate is the upstream's write calls (one per answer) in its last
+# 0.45 s. The machine's speed moves over seconds, so two tools taking turns
+# every half second see the same machine, where runs of DURATION one after
+# the other do not. Prints each tool's mean rate, and ours/wrk with a 95%
+# interval (a bootstrap over the cycles).
+#
 # The upstream listens on an ephemeral port, so the bench never collides
 # with the lab's fixed ports. Everything it starts is stopped on exit,
 # Ctrl-C included.
@@ -27,7 +36,7 @@
 # Environment: PAIRS (5, also the rounds of paced), DURATION (10s),
 # CONNECTIONS (64), RATE (5000, requests per second of the paced runs),
 # LOADGEN_CPU (0), UPSTREAM_CPU (1, the separate placement's),
-# PLACEMENTS ("separate shared paced"), PROXYLAB (a proxylab binary to use
+# PLACEMENTS ("separate shared paced interleaved"), PROXYLAB (a proxylab binary to use
 # instead of building one from this checkout).
 set -euo pipefail
 
@@ -37,7 +46,7 @@ CONNECTIONS=${CONNECTIONS:-64}
 RATE=${RATE:-5000}
 LOADGEN_CPU=${LOADGEN_CPU:-0}
 UPSTREAM_CPU=${UPSTREAM_CPU:-1}
-PLACEMENTS=${PLACEMENTS:-separate shared paced}
+PLACEMENTS=${PLACEMENTS:-separate shared paced interleaved}
 
 die() { printf 'bench-loadgen: %s\n' "$*" >&2; exit 1; }
 
@@ -45,7 +54,7 @@ die() { printf 'bench-loadgen: %s\n' "$*" >&2; exit 1; }
 [[ $PAIRS =~ ^[1-9][0-9]*$ ]] || die "PAIRS must be a positive number, got $PAIRS"
 [[ $RATE =~ ^[1-9][0-9]*$ ]] || die "RATE must be a positive number of requests per second, got $RATE"
 
-for tool in wrk taskset go awk; do
+for tool in wrk taskset setsid go awk; do
 	command -v "$tool" >/dev/null || die "needs $tool (wrk: apt-get install wrk)"
 done
 [ "$(nproc)" -ge 2 ] || die "needs 2 CPUs: one for the upstream, one for the load generators"
@@ -55,7 +64,9 @@ tmp=$(mktemp -d /tmp/proxylab-bench-loadgen.XXXXXX)
 pids=()
 cleanup() {
 	for p in "${pids[@]}"; do
+		# A stopped process keeps a signal pending until it goes on.
 		kill "$p" 2>/dev/null || true
+		kill -CONT "$p" 2>/dev/null || true
 	done
 	for p in "${pids[@]}"; do
 		wait "$p" 2>/dev/null || true
@@ -100,7 +111,11 @@ if [ -z "$ours" ]; then
 fi
 
 : >"$tmp/upstream.log"
-LISTEN_ADDR=127.0.0.1:0 taskset -c "$UPSTREAM_CPU" "$tmp/upstream" 2>"$tmp/upstream.log" &
+# In a session of its own, the upstream is a scheduling group of its own
+# (autogroup), apart from the load generators, as the lab's upstream is in
+# its container's cgroup: where both share a CPU, the two groups share it
+# and wake-ups preempt across them, as in a compare run.
+LISTEN_ADDR=127.0.0.1:0 setsid taskset -c "$UPSTREAM_CPU" "$tmp/upstream" 2>"$tmp/upstream.log" &
 pids+=($!)
 addr=
 for _ in $(seq 100); do
@@ -212,12 +227,78 @@ paced() {
 		"wrk at maximum rate $(printf '%s\n' "${w[@]}" | median)"
 }
 
+# interleaved: see the top of this file.
+interleaved() {
+	local cycles=$((PAIRS * seconds)) long=$((PAIRS * seconds * 2 + 30)) a b i
+	taskset -c "$LOADGEN_CPU" "$ours" attack "$url" --rate 0 --connections "$CONNECTIONS" \
+		--duration "${long}s" >/dev/null 2>&1 &
+	pids+=($!)
+	a=$!
+	taskset -c "$LOADGEN_CPU" wrk -t1 -c"$CONNECTIONS" -d"${long}s" "$url" >/dev/null 2>&1 &
+	pids+=($!)
+	b=$!
+	sleep 1
+	kill -STOP "$a" "$b"
+	exec {idle}<> <(:)
+	local rates=
+	for i in $(seq "$cycles"); do
+		window "$a"
+		window "$b"
+		rates+=$'\n'
+	done
+	exec {idle}<&-
+	# Each line: ours' and wrk's windows, writes and start and end in µs.
+	printf '%s' "$rates" | awk 'NF == 6 {printf "%.1f %.1f\n", $1 / ($3 - $2) * 1e6, $4 / ($6 - $5) * 1e6}' >"$tmp/windows"
+	kill -CONT "$a" "$b"
+	kill "$a" "$b"
+	wait "$a" "$b" 2>/dev/null || true
+	# 2000 resamples of the cycles, for the interval of the ratio.
+	awk 'BEGIN { srand(1) } { a[NR] = $1; b[NR] = $2 } END {
+		for (k = 1; k <= 2000; k++) {
+			x = 0; y = 0
+			for (j = 1; j <= NR; j++) { i = int(rand() * NR) + 1; x += a[i]; y += b[i] }
+			print x / y
+		}
+	}' "$tmp/windows" | sort -g >"$tmp/resamples"
+	awk -v lo="$(sed -n 50p "$tmp/resamples")" -v hi="$(sed -n 1951p "$tmp/resamples")" '
+		{ sa += $1; sb += $2 } END {
+		printf "interleaved: %d windows of 0.5 s each, ours %.0f/s, wrk %.0f/s\n", NR, sa / NR, sb / NR
+		printf "ours/wrk, ratio of mean rates: %.3f (95%% interval %.3f-%.3f)\n", sa / sb, lo, hi }' "$tmp/windows"
+}
+
+# window PID: lets PID run for half a second and appends its rate, the
+# upstream's writes per second over the last 0.45 s of it, to rates. It
+# starts no process, so that the measuring does not take CPU time from the
+# measured: the waits are timed reads of a pipe nothing writes to.
+window() {
+	local w0 w1 t0 t1
+	kill -CONT "$1"
+	read -r -t 0.05 -u "$idle" || true
+	syscw w0
+	t0=$EPOCHREALTIME
+	read -r -t 0.45 -u "$idle" || true
+	syscw w1
+	t1=$EPOCHREALTIME
+	kill -STOP "$1"
+	rates+="$((w1 - w0)) ${t0/./} ${t1/./} "
+}
+# syscw VAR: sets VAR to the upstream's count of write calls.
+syscw() {
+	local k v
+	while read -r k v; do
+		if [ "$k" = syscw: ]; then
+			printf -v "$1" %s "$v"
+			return
+		fi
+	done <"/proc/${pids[0]}/io"
+}
+
 echo "upstream $url; load generators on CPU $LOADGEN_CPU; $CONNECTIONS connections, $DURATION per run, $PAIRS pairs"
 for placement in $PLACEMENTS; do
 	case $placement in
 	separate) where=$UPSTREAM_CPU ;;
-	shared | paced) where=$LOADGEN_CPU ;;
-	*) die "unknown placement $placement (separate, shared or paced)" ;;
+	shared | paced | interleaved) where=$LOADGEN_CPU ;;
+	*) die "unknown placement $placement (separate, shared, paced or interleaved)" ;;
 	esac
 	# Every thread of the upstream moves, not only its main one.
 	taskset -a -pc "$where" "${pids[0]}" >/dev/null
@@ -226,9 +307,9 @@ for placement in $PLACEMENTS; do
 	# that the first measured run does not pay for them.
 	ours_run 2s
 	wrk_run 2s
-	if [ "$placement" = paced ]; then
-		paced
-	else
-		pairs "$placement"
-	fi
+	case $placement in
+	paced) paced ;;
+	interleaved) interleaved ;;
+	*) pairs "$placement" ;;
+	esac
 done

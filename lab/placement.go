@@ -6,10 +6,9 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
-
-	"github.com/proxylab/proxylab/loadgen"
 )
 
 // Placement says which CPUs each party of a run may use and how much memory
@@ -105,12 +104,11 @@ func (p Placement) Check(hostCPUs int) error {
 }
 
 // PinSelf confines this process, every thread of it, to the load
-// generator's CPUs, and schedules them as SCHED_BATCH (loadgen.Batch: the
-// load generator does not preempt the upstream it shares a core with).
-// Linux affinity and policy are per thread and new threads inherit their
-// creator's, so setting them on every current thread covers the ones the Go
-// runtime starts later too. The probe reader's thread, started after this,
-// takes the normal policy back for itself.
+// generator's CPUs. Linux affinity is per thread and new threads inherit
+// their creator's mask, so setting it on every current thread covers the
+// ones the Go runtime starts later too. A thread being made while a pass
+// runs shows only afterwards, with its creator's old mask, so passes a few
+// milliseconds apart go on until one finds nothing to set.
 func PinSelf(cpuset string) error {
 	cpus, err := ParseCPUSet(cpuset)
 	if err != nil {
@@ -120,19 +118,40 @@ func PinSelf(cpuset string) error {
 	for _, c := range cpus {
 		set.Set(c)
 	}
+	for {
+		changed, err := pinPass(set)
+		if err != nil {
+			return fmt.Errorf("pin load generator to CPUs %s: %w", cpuset, err)
+		}
+		if !changed {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	runtime.GOMAXPROCS(len(cpus))
+	return nil
+}
+
+// pinPass sets set on every thread whose mask differs, and reports whether
+// it found one.
+func pinPass(set unix.CPUSet) (changed bool, err error) {
 	tasks, err := os.ReadDir("/proc/self/task")
 	if err != nil {
-		return err
+		return false, err
 	}
 	for _, t := range tasks {
 		tid, err := strconv.Atoi(t.Name())
 		if err != nil {
 			continue
 		}
-		if err := unix.SchedSetaffinity(tid, &set); err != nil {
-			return fmt.Errorf("pin load generator to CPUs %s: %w", cpuset, err)
+		var cur unix.CPUSet
+		if err := unix.SchedGetaffinity(tid, &cur); err == nil && cur == set {
+			continue
 		}
+		if err := unix.SchedSetaffinity(tid, &set); err != nil && err != unix.ESRCH {
+			return false, err
+		}
+		changed = true
 	}
-	runtime.GOMAXPROCS(len(cpus))
-	return loadgen.Batch()
+	return changed, nil
 }

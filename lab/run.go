@@ -137,18 +137,23 @@ func Compare(ctx context.Context, e *Engine, sc *scenarios.Scenario, o Options) 
 	if err != nil {
 		return nil, "", err
 	}
-	// Pinned and batch-scheduled before the probes start, so that their
-	// reader's thread can take its own CPUs and policy.
-	if err := PinSelf(r.placement.LoadgenCPUs); err != nil {
-		return nil, "", err
-	}
 	var setup *ProbeSetup
 	if r.sut != nil {
 		defer r.sut.stop(ctx)
+		// startSUT settles the load generator's CPUs when the SUT's
+		// engine runs on this host.
 		if setup, err = r.startSUT(ctx, p); err != nil {
 			return nil, "", err
 		}
+		if err := r.pinSelf(); err != nil {
+			return nil, "", err
+		}
 	} else {
+		// Before the probes start, so that their reader's thread can
+		// take its own policy.
+		if err := r.pinSelf(); err != nil {
+			return nil, "", err
+		}
 		setup = r.attachProbes()
 	}
 	if r.probes != nil {
@@ -158,6 +163,19 @@ func Compare(ctx context.Context, e *Engine, sc *scenarios.Scenario, o Options) 
 	r.path = FileName(o.ResultsDir, r.res)
 	r.res.Calibration = r.calibrate(ctx)
 	return r.res, r.path, r.repeat(ctx, p.rows)
+}
+
+// pinSelf confines this process to the load generator's CPUs and runs its
+// threads as SCHED_BATCH. The policy is a tuning: where the host refuses it
+// the run goes on, and says so.
+func (r *runner) pinSelf() error {
+	if err := PinSelf(r.placement.LoadgenCPUs); err != nil {
+		return err
+	}
+	if err := loadgen.Batch(); err != nil {
+		r.info("the load generator keeps the normal scheduling policy: " + err.Error())
+	}
+	return nil
 }
 
 // newRunner resolves the scenario's rows and placement, before anything
@@ -259,6 +277,9 @@ func (r *runner) attachProbes() *ProbeSetup {
 		r.info(fmt.Sprintf("  (%s mode unavailable: %s)", a.Mode, a.Error))
 	}
 	setup := &ProbeSetup{Mode: p.Mode(), Attempts: append([]bpf.Attempt{}, p.Attempts()...), ReaderCPUs: r.placement.LoadgenCPUs}
+	if err := p.ReaderPolicyError(); err != nil {
+		r.info("  (" + err.Error() + ")")
+	}
 	if _, err := p.ReaderPin(); err != nil {
 		setup.ReaderCPUs, setup.ReaderPinError = "", err.Error()
 		r.info("  (" + err.Error() + ")")

@@ -159,6 +159,7 @@ type Probes struct {
 	readerCPUs []int
 	readerTID  atomic.Int64 // the reader's thread; 0 until it runs
 	pinErr     error        // why the reader could not be pinned; set before ready closes
+	policyErr  error        // why the reader kept SCHED_BATCH; set before ready closes
 	ready      chan struct{}
 
 	received atomic.Uint64
@@ -366,7 +367,8 @@ func (p *Probes) read(start <-chan struct{}) {
 	// The thread is kept to this goroutine, and ends with it, so that its
 	// affinity binds nothing else and its CPU time is the reader's alone.
 	runtime.LockOSThread()
-	p.pinErr = errors.Join(pinThread(p.readerCPUs), normalPolicy())
+	p.pinErr = pinThread(p.readerCPUs)
+	p.policyErr = normalPolicy()
 	p.readerTID.Store(int64(unix.Gettid()))
 	close(p.ready)
 	if start != nil {
@@ -399,13 +401,14 @@ func (p *Probes) read(start <-chan struct{}) {
 // load generator's threads, whose CPUs the reader shares, run as
 // SCHED_BATCH and do not preempt on waking; the reader does, so that the
 // perf buffer is drained as soon as it has records, not at the next tick.
+// It overrides a batch policy chosen for the whole process too.
 func normalPolicy() error {
 	attr, err := unix.SchedGetAttr(0, 0)
 	if err != nil {
 		return fmt.Errorf("bpf: scheduling policy of the perf reader: %w", err)
 	}
 	if attr.Policy != unix.SCHED_BATCH {
-		return nil // normal already, or a policy someone chose
+		return nil // normal already, or a real-time or idle policy someone chose
 	}
 	if err := unix.SchedSetAttr(0, &unix.SchedAttr{Policy: unix.SCHED_NORMAL, Nice: attr.Nice}, 0); err != nil {
 		return fmt.Errorf("bpf: giving the perf reader the normal scheduling policy: %w", err)
@@ -427,6 +430,10 @@ func pinThread(cpus []int) error {
 	}
 	return nil
 }
+
+// ReaderPolicyError says why the perf buffer's reader kept the batch
+// policy of the load generator's threads, if it did.
+func (p *Probes) ReaderPolicyError() error { return p.policyErr }
 
 // ReaderPin says where the perf buffer's reader runs: the CPUs it is
 // pinned to (none: wherever the scheduler puts it) and, if pinning failed,

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -18,19 +19,27 @@ import (
 // a request or two per turn and pays for a pair of context switches each
 // time. A batch thread keeps its weight, so its share of the core, but does
 // not preempt on waking: it runs once the upstream blocks or at the next
-// tick, and the upstream answers what it holds in one turn. (wrk does not
-// do this itself; run under chrt -b it gains too, less.)
+// tick, and the upstream answers what it holds in one turn. This holds
+// where the upstream is a scheduling group of its own, as in its container's
+// cgroup; within one group the two gain nothing measurable. (wrk does not do
+// this itself; run under chrt -b it gains too, less.)
 //
-// A call made while threads are being started could miss one started from a
-// thread not yet set, so passes repeat until one finds nothing to change.
+// A thread is listed in /proc/self/task only once it is made, after it has
+// taken its creator's policy; one being made from a thread the pass has
+// not set yet shows afterwards with the normal policy. So the passes, a few
+// milliseconds apart, go on until one finds nothing to set.
 func Batch() error {
 	for {
 		changed, err := batchPass()
 		if err != nil || !changed {
 			return err
 		}
+		time.Sleep(settleThreads)
 	}
 }
+
+// settleThreads is longer than the making of a thread takes.
+const settleThreads = 10 * time.Millisecond
 
 // batchPass sets each thread of the normal policy, keeping its nice value,
 // and reports whether it found one.

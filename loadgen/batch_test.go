@@ -5,6 +5,7 @@ import (
 	"runtime"
 	"strconv"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -12,7 +13,7 @@ import (
 // Batch reaches every thread, those the runtime starts afterwards too, and
 // leaves alone a policy chosen for one of them.
 func TestBatch(t *testing.T) {
-	t.Cleanup(func() { setPolicies(t, unix.SCHED_BATCH, unix.SCHED_NORMAL) })
+	t.Cleanup(func() { normalAgain(t) })
 
 	// A thread of its own with a policy chosen for it.
 	chosen := make(chan int)
@@ -82,11 +83,19 @@ func policies(t *testing.T) map[int]uint32 {
 	return m
 }
 
-// setPolicies gives every thread of policy from the policy to.
-func setPolicies(t *testing.T, from, to uint32) {
-	for tid, p := range policies(t) {
-		if p == from {
-			unix.SchedSetAttr(tid, &unix.SchedAttr{Policy: to}, 0)
+// normalAgain gives every batch thread the normal policy back, in passes
+// until one finds none, as Batch sets them.
+func normalAgain(t *testing.T) {
+	for changed := true; changed; time.Sleep(settleThreads) {
+		changed = false
+		for tid, p := range policies(t) {
+			if p != unix.SCHED_BATCH {
+				continue
+			}
+			if attr, err := unix.SchedGetAttr(tid, 0); err == nil &&
+				unix.SchedSetAttr(tid, &unix.SchedAttr{Policy: unix.SCHED_NORMAL, Nice: attr.Nice}, 0) == nil {
+				changed = true
+			}
 		}
 	}
 }

@@ -76,9 +76,16 @@ func TestAttackRunsAsBatch(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	defer cmd.Wait()
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	defer func() { <-exited }()
 	defer cmd.Process.Kill()
-	<-sending
+	select {
+	case <-sending:
+	case err := <-exited:
+		exited <- err
+		t.Fatalf("attack ended before it sent a request: %v", err)
+	}
 	dir := fmt.Sprintf("/proc/%d/task", cmd.Process.Pid)
 	tasks, err := os.ReadDir(dir)
 	if err != nil {

@@ -39,6 +39,8 @@
 # PLACEMENTS ("separate shared paced interleaved"), PROXYLAB (a proxylab binary to use
 # instead of building one from this checkout).
 set -euo pipefail
+# $EPOCHREALTIME and awk's numbers with a decimal point, whatever the locale.
+export LC_ALL=C
 
 PAIRS=${PAIRS:-5}
 DURATION=${DURATION:-10s}
@@ -112,9 +114,12 @@ fi
 
 : >"$tmp/upstream.log"
 # In a session of its own, the upstream is a scheduling group of its own
-# (autogroup), apart from the load generators, as the lab's upstream is in
+# (autogroup: where the kernel has it on and the processes are in the root
+# cpu cgroup), apart from the load generators, as the lab's upstream is in
 # its container's cgroup: where both share a CPU, the two groups share it
-# and wake-ups preempt across them, as in a compare run.
+# and wake-ups preempt across them, as in a compare run. setsid does not
+# fork here (the script's jobs lead no process group), so $! is the
+# upstream itself.
 LISTEN_ADDR=127.0.0.1:0 setsid taskset -c "$UPSTREAM_CPU" "$tmp/upstream" 2>"$tmp/upstream.log" &
 pids+=($!)
 addr=
@@ -272,7 +277,7 @@ interleaved() {
 # measured: the waits are timed reads of a pipe nothing writes to.
 window() {
 	local w0 w1 t0 t1
-	kill -CONT "$1"
+	kill -CONT "$1" 2>/dev/null || die "a load generator exited during interleaved (pid $1)"
 	read -r -t 0.05 -u "$idle" || true
 	syscw w0
 	t0=$EPOCHREALTIME
@@ -294,6 +299,9 @@ syscw() {
 }
 
 echo "upstream $url; load generators on CPU $LOADGEN_CPU; $CONNECTIONS connections, $DURATION per run, $PAIRS pairs"
+# Whether the upstream is a scheduling group apart from the load generators.
+echo "scheduling groups: upstream $(cat "/proc/${pids[0]}/autogroup" 2>/dev/null || echo -),"\
+	"load generators $(cat /proc/$$/autogroup 2>/dev/null || echo -)"
 for placement in $PLACEMENTS; do
 	case $placement in
 	separate) where=$UPSTREAM_CPU ;;

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/proxylab/proxylab/loadgen"
+	"github.com/proxylab/proxylab/threads"
 )
 
 // Whatever is sent, the counts are exact and every record sent is
@@ -133,23 +134,10 @@ func TestReaderPolicy(t *testing.T) {
 }
 
 // normalAgain gives every batch thread of the test process the normal
-// policy back, in passes until one finds none (threads the runtime makes
-// meanwhile inherit the policy of the thread making them).
+// policy back.
 func normalAgain(t *testing.T) {
-	for changed := true; changed; time.Sleep(10 * time.Millisecond) {
-		changed = false
-		tasks, err := os.ReadDir("/proc/self/task")
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, e := range tasks {
-			tid, _ := strconv.Atoi(e.Name())
-			attr, err := unix.SchedGetAttr(tid, 0)
-			if err == nil && attr.Policy == unix.SCHED_BATCH &&
-				unix.SchedSetAttr(tid, &unix.SchedAttr{Policy: unix.SCHED_NORMAL, Nice: attr.Nice}, 0) == nil {
-				changed = true
-			}
-		}
+	if err := threads.Each(normalPolicy); err != nil {
+		t.Error(err)
 	}
 }
 

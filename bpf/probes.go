@@ -368,7 +368,9 @@ func (p *Probes) read(start <-chan struct{}) {
 	// affinity binds nothing else and its CPU time is the reader's alone.
 	runtime.LockOSThread()
 	p.pinErr = pinThread(p.readerCPUs)
-	p.policyErr = normalPolicy()
+	if _, err := normalPolicy(0); err != nil {
+		p.policyErr = fmt.Errorf("bpf: giving the perf reader the normal scheduling policy: %w", err)
+	}
 	p.readerTID.Store(int64(unix.Gettid()))
 	close(p.ready)
 	if start != nil {
@@ -397,23 +399,19 @@ func (p *Probes) read(start <-chan struct{}) {
 	}
 }
 
-// normalPolicy gives the calling thread the normal scheduling policy. The
-// load generator's threads, whose CPUs the reader shares, run as
-// SCHED_BATCH and do not preempt on waking; the reader does, so that the
-// perf buffer is drained as soon as it has records, not at the next tick.
-// It overrides a batch policy chosen for the whole process too.
-func normalPolicy() error {
-	attr, err := unix.SchedGetAttr(0, 0)
-	if err != nil {
-		return fmt.Errorf("bpf: scheduling policy of the perf reader: %w", err)
+// normalPolicy gives thread tid (0: the calling one) the normal scheduling
+// policy back from SCHED_BATCH, and reports whether it had to. The load
+// generator's threads, whose CPUs the reader shares, run as SCHED_BATCH and
+// do not preempt on waking; the reader does, so that the perf buffer is
+// drained as soon as it has records, not at the next tick. It overrides a
+// batch policy chosen for the whole process too; a real-time or idle one is
+// kept.
+func normalPolicy(tid int) (bool, error) {
+	attr, err := unix.SchedGetAttr(tid, 0)
+	if err != nil || attr.Policy != unix.SCHED_BATCH {
+		return false, err
 	}
-	if attr.Policy != unix.SCHED_BATCH {
-		return nil // normal already, or a real-time or idle policy someone chose
-	}
-	if err := unix.SchedSetAttr(0, &unix.SchedAttr{Policy: unix.SCHED_NORMAL, Nice: attr.Nice}, 0); err != nil {
-		return fmt.Errorf("bpf: giving the perf reader the normal scheduling policy: %w", err)
-	}
-	return nil
+	return true, unix.SchedSetAttr(tid, &unix.SchedAttr{Policy: unix.SCHED_NORMAL, Nice: attr.Nice}, 0)
 }
 
 // pinThread binds the calling thread to cpus; none leaves it alone.

@@ -2,13 +2,13 @@ package lab
 
 import (
 	"fmt"
-	"os"
 	"runtime"
 	"strconv"
 	"strings"
-	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/proxylab/proxylab/threads"
 )
 
 // Placement says which CPUs each party of a run may use and how much memory
@@ -104,11 +104,8 @@ func (p Placement) Check(hostCPUs int) error {
 }
 
 // PinSelf confines this process, every thread of it, to the load
-// generator's CPUs. Linux affinity is per thread and new threads inherit
-// their creator's mask, so setting it on every current thread covers the
-// ones the Go runtime starts later too. A thread being made while a pass
-// runs shows only afterwards, with its creator's old mask, so passes a few
-// milliseconds apart go on until one finds nothing to set.
+// generator's CPUs; threads the Go runtime starts later inherit the mask
+// (threads.Each).
 func PinSelf(cpuset string) error {
 	cpus, err := ParseCPUSet(cpuset)
 	if err != nil {
@@ -118,40 +115,16 @@ func PinSelf(cpuset string) error {
 	for _, c := range cpus {
 		set.Set(c)
 	}
-	for {
-		changed, err := pinPass(set)
-		if err != nil {
-			return fmt.Errorf("pin load generator to CPUs %s: %w", cpuset, err)
+	err = threads.Each(func(tid int) (bool, error) {
+		var cur unix.CPUSet
+		if err := unix.SchedGetaffinity(tid, &cur); err == nil && cur == set {
+			return false, nil
 		}
-		if !changed {
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
+		return true, unix.SchedSetaffinity(tid, &set)
+	})
+	if err != nil {
+		return fmt.Errorf("pin load generator to CPUs %s: %w", cpuset, err)
 	}
 	runtime.GOMAXPROCS(len(cpus))
 	return nil
-}
-
-// pinPass sets set on every thread whose mask differs, and reports whether
-// it found one.
-func pinPass(set unix.CPUSet) (changed bool, err error) {
-	tasks, err := os.ReadDir("/proc/self/task")
-	if err != nil {
-		return false, err
-	}
-	for _, t := range tasks {
-		tid, err := strconv.Atoi(t.Name())
-		if err != nil {
-			continue
-		}
-		var cur unix.CPUSet
-		if err := unix.SchedGetaffinity(tid, &cur); err == nil && cur == set {
-			continue
-		}
-		if err := unix.SchedSetaffinity(tid, &set); err != nil && err != unix.ESRCH {
-			return false, err
-		}
-		changed = true
-	}
-	return changed, nil
 }

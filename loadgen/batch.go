@@ -2,11 +2,10 @@ package loadgen
 
 import (
 	"fmt"
-	"os"
-	"strconv"
-	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/proxylab/proxylab/threads"
 )
 
 // Batch schedules every thread of this process that has the normal policy
@@ -24,52 +23,19 @@ import (
 // cgroup; within one group the two gain nothing measurable. (wrk does not do
 // this itself; run under chrt -b it gains too, less.)
 //
-// A thread is listed in /proc/self/task only once it is made, after it has
-// taken its creator's policy; one being made from a thread the pass has
-// not set yet shows afterwards with the normal policy. So the passes, a few
-// milliseconds apart, go on until one finds nothing to set.
+// Threads being made meanwhile are caught too (threads.Each).
 func Batch() error {
-	for {
-		changed, err := batchPass()
-		if err != nil || !changed {
-			return err
-		}
-		time.Sleep(settleThreads)
-	}
-}
-
-// settleThreads is longer than the making of a thread takes.
-const settleThreads = 10 * time.Millisecond
-
-// batchPass sets each thread of the normal policy, keeping its nice value,
-// and reports whether it found one.
-func batchPass() (changed bool, err error) {
-	tasks, err := os.ReadDir("/proc/self/task")
-	if err != nil {
-		return false, fmt.Errorf("loadgen: listing this process's threads: %w", err)
-	}
-	for _, t := range tasks {
-		tid, err := strconv.Atoi(t.Name())
-		if err != nil {
-			continue
-		}
+	err := threads.Each(func(tid int) (bool, error) {
 		attr, err := unix.SchedGetAttr(tid, 0)
-		if err == unix.ESRCH {
-			continue // the thread has exited since
-		}
-		if err != nil {
-			return false, fmt.Errorf("loadgen: scheduling policy of thread %d: %w", tid, err)
-		}
-		if attr.Policy != unix.SCHED_NORMAL {
-			continue
+		if err != nil || attr.Policy != unix.SCHED_NORMAL {
+			return false, err
 		}
 		// A fresh attribute: the one read back carries the thread's time
 		// slice, which set again would count as one asked for.
-		err = unix.SchedSetAttr(tid, &unix.SchedAttr{Policy: unix.SCHED_BATCH, Nice: attr.Nice}, 0)
-		if err != nil && err != unix.ESRCH {
-			return false, fmt.Errorf("loadgen: making thread %d SCHED_BATCH: %w", tid, err)
-		}
-		changed = true
+		return true, unix.SchedSetAttr(tid, &unix.SchedAttr{Policy: unix.SCHED_BATCH, Nice: attr.Nice}, 0)
+	})
+	if err != nil {
+		return fmt.Errorf("loadgen: making the threads SCHED_BATCH: %w", err)
 	}
-	return changed, nil
+	return nil
 }

@@ -5,9 +5,10 @@ import (
 	"runtime"
 	"strconv"
 	"testing"
-	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/proxylab/proxylab/threads"
 )
 
 // Batch reaches every thread, those the runtime starts afterwards too, and
@@ -83,19 +84,18 @@ func policies(t *testing.T) map[int]uint32 {
 	return m
 }
 
-// normalAgain gives every batch thread the normal policy back, in passes
-// until one finds none, as Batch sets them.
+// normalAgain gives every batch thread the normal policy back, as Batch
+// sets them.
 func normalAgain(t *testing.T) {
-	for changed := true; changed; time.Sleep(settleThreads) {
-		changed = false
-		for tid, p := range policies(t) {
-			if p != unix.SCHED_BATCH {
-				continue
-			}
-			if attr, err := unix.SchedGetAttr(tid, 0); err == nil &&
-				unix.SchedSetAttr(tid, &unix.SchedAttr{Policy: unix.SCHED_NORMAL, Nice: attr.Nice}, 0) == nil {
-				changed = true
-			}
-		}
+	if err := threads.Each(toNormal); err != nil {
+		t.Error(err)
 	}
+}
+
+func toNormal(tid int) (bool, error) {
+	attr, err := unix.SchedGetAttr(tid, 0)
+	if err != nil || attr.Policy != unix.SCHED_BATCH {
+		return false, err
+	}
+	return true, unix.SchedSetAttr(tid, &unix.SchedAttr{Policy: unix.SCHED_NORMAL, Nice: attr.Nice}, 0)
 }
